@@ -1,0 +1,46 @@
+# Two entry points for a fresh machine with Python 3.11 and make:
+#   make demo   set up, compile the example flow, run it through Airflow, print the Metaflow run
+#   make test   set up, lint, type-check and run the test suite
+PYTHON ?= python3.11
+VENV ?= .venv
+UV_VERSION := 0.13.9
+BIN := $(VENV)/bin
+export AWS_EC2_METADATA_DISABLED := true
+
+.PHONY: install demo test lint typecheck unit compat benchmark clean
+
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.installed: $(BIN)/uv pyproject.toml requirements/constraints.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c requirements/constraints.txt -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/python example_dags/run_demo.py
+
+lint: install
+	$(BIN)/ruff check airflow_provider_metaflow metaflow_extensions example_dags tests benchmarks
+	$(BIN)/ruff format --check airflow_provider_metaflow metaflow_extensions
+
+typecheck: install
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/python -m pytest -q
+
+# The oldest supported Airflow minor: load every DAG and run one flow end to end.
+COMPAT_VENV := .venv-airflow-3.1
+compat: $(BIN)/uv
+	test -x $(COMPAT_VENV)/bin/python || $(PYTHON) -m venv $(COMPAT_VENV)
+	$(BIN)/uv pip install --quiet --python $(COMPAT_VENV)/bin/python -c requirements/constraints-airflow-3.1.txt -e . pytest apache-airflow-providers-standard
+	$(COMPAT_VENV)/bin/python -m pytest -q -m compat
+
+benchmark: install
+	$(BIN)/python benchmarks/parse_time.py
+
+clean:
+	rm -rf $(VENV) $(COMPAT_VENV)

@@ -1,0 +1,34 @@
+"""Run Metaflow flows on Apache Airflow.
+
+Public names load on first use (PEP 562), so the compiler and Airflow's provider
+discovery can import this package without importing Airflow or Metaflow.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_metaflow.version import __version__
+
+if TYPE_CHECKING:
+    from airflow_provider_metaflow.flow import MetaflowFlow
+    from airflow_provider_metaflow.operators.foreach import MetaflowForeachOperator
+    from airflow_provider_metaflow.operators.step import MetaflowStepOperator
+
+_LAZY_NAMES = {
+    "MetaflowFlow": "airflow_provider_metaflow.flow",
+    "MetaflowStepOperator": "airflow_provider_metaflow.operators.step",
+    "MetaflowForeachOperator": "airflow_provider_metaflow.operators.foreach",
+}
+
+__all__ = ["MetaflowFlow", "MetaflowForeachOperator", "MetaflowStepOperator", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY_NAMES.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value

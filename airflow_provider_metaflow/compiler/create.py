@@ -1,0 +1,35 @@
+"""`airflow create`: plan, render, check, and write the DAG file atomically."""
+
+from __future__ import annotations
+
+import ast
+import os
+import tempfile
+from typing import Any
+
+from airflow_provider_metaflow.compiler.flow_plan import DeployOptions, build_plan
+from airflow_provider_metaflow.compiler.render import render_dag
+from airflow_provider_metaflow.plan import FlowPlan
+
+
+def compile_flow(flow: Any, graph: Any, flow_file: str, dag_file: str, options: DeployOptions) -> tuple[FlowPlan, str]:
+    """Plan and source for a flow; raises FlowCompileError before anything is written."""
+    plan = build_plan(flow, graph, os.path.abspath(flow_file), options)
+    source = render_dag(plan, dag_file)
+    ast.parse(source, filename=dag_file)  # a renderer bug must not reach the dags folder
+    return plan, source
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Write via a temporary file and rename: a DAG processor never sees half a file."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=".metaflow-dag-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise

@@ -1,0 +1,31 @@
+"""Compile errors, collected so one `create` reports every problem in a flow at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a flow cannot become a DAG: where, what, and what to do about it."""
+
+    where: str  # "step 'train'", "flow", "parameter 'alpha'"
+    what: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.what} {self.fix}"
+
+
+class FlowCompileError(Exception):
+    """The flow cannot be compiled; nothing was written."""
+
+    def __init__(self, flow_name: str, problems: list[Problem]) -> None:
+        self.flow_name = flow_name
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {problem}" for problem in self.problems)
+        count = len(self.problems)
+        super().__init__(
+            f"{flow_name} cannot run on Airflow yet ({count} problem{'s' if count != 1 else ''}); "
+            f"no DAG file was written:\n{lines}"
+        )

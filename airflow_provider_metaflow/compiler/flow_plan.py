@@ -1,0 +1,149 @@
+"""A Metaflow flow (FlowSpec + FlowGraph) -> FlowPlan, with every problem collected."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_metaflow.compiler.errors import FlowCompileError, Problem
+from airflow_provider_metaflow.compiler.parameters import parameter_plans
+from airflow_provider_metaflow.compiler.schedule import schedule_from_attributes
+from airflow_provider_metaflow.compiler.steps import step_settings
+from airflow_provider_metaflow.plan import FlowPlan, StepPlan
+
+SUPPORTED_FLOW_DECORATORS = frozenset({"schedule"})
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    """The options of `airflow create`, with Metaflow's own meaning."""
+
+    dag_id: str
+    tags: Sequence[str] = ()
+    namespace: str | None = None
+    max_workers: int | None = None
+    workflow_timeout: int | None = None
+    worker_pool: str | None = None
+    is_paused_upon_creation: bool | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def build_plan(flow: Any, graph: Any, flow_file: str, options: DeployOptions) -> FlowPlan:
+    """Describe `flow` for Airflow, or raise FlowCompileError listing all problems."""
+    problems: list[Problem] = []
+    steps = [_step_plan(graph, graph[name], problems) for name in _topological(graph)]
+    parameters, parameter_problems = parameter_plans(flow)
+    problems += parameter_problems
+    schedule, schedule_problems = _schedule(flow)
+    problems += schedule_problems
+    problems += _flow_decorator_problems(flow)
+    if problems:
+        raise FlowCompileError(graph.name, problems)
+    return FlowPlan(
+        flow_name=graph.name,
+        flow_file=flow_file,
+        dag_id=options.dag_id,
+        steps=tuple(steps),
+        parameters=tuple(parameters),
+        schedule=schedule,
+        description=graph.doc or None,
+        tags=tuple(options.tags),
+        namespace=options.namespace,
+        max_active_tasks=options.max_workers,
+        dagrun_timeout_seconds=options.workflow_timeout,
+        pool=options.worker_pool,
+        is_paused_upon_creation=options.is_paused_upon_creation,
+    )
+
+
+def _topological(graph: Any) -> list[str]:
+    """Steps in an order where every parent comes before its children (start first)."""
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen:
+            return
+        seen.add(name)
+        for parent in sorted(graph[name].in_funcs):
+            visit(parent)
+        order.append(name)
+
+    for name in graph.sorted_nodes:
+        visit(name)
+    return order
+
+
+def _foreach_stack(graph: Any, node: Any) -> list[str]:
+    return [name for name in node.split_parents if graph[name].type == "foreach"]
+
+
+def _step_plan(graph: Any, node: Any, problems: list[Problem]) -> StepPlan:
+    where = f"step {node.name!r}"
+    foreach_stack = _foreach_stack(graph, node)
+    join_of = _closed_foreach(graph, node)
+    if join_of is not None and foreach_stack and foreach_stack[-1] == join_of:
+        foreach_stack = foreach_stack[:-1]  # a join's split parents include the split it closes
+    if node.type == "split-switch":
+        problems.append(Problem(
+            where, "is a switch step (self.next({...}, condition=...)), which is not supported yet.",
+            "Use a static branch, or run this flow with `python flow.py run` until switch support lands.",
+        ))
+    if node.type == "foreach" and getattr(node, "parallel_foreach", False):
+        problems.append(Problem(
+            where, "uses num_parallel (@parallel), which needs gang-scheduled workers Airflow does not "
+            "provide.", "Use a plain foreach, or run this step on a Metaflow compute backend.",
+        ))
+    if len(foreach_stack) > 1 or (node.type == "foreach" and foreach_stack):
+        problems.append(Problem(
+            where, "is inside a nested foreach, which is not supported yet.",
+            "Flatten the nested foreach into one foreach over pairs for now.",
+        ))
+    settings = step_settings(node, problems)
+    return StepPlan(
+        name=node.name,
+        kind=node.type,
+        parents=tuple(sorted(node.in_funcs)),
+        foreach=foreach_stack[-1] if foreach_stack else None,
+        join_of=join_of,
+        retries=settings.retries,
+        retry_delay_seconds=settings.retry_delay_seconds,
+        timeout_seconds=settings.timeout_seconds,
+    )
+
+
+def _closed_foreach(graph: Any, node: Any) -> str | None:
+    """The foreach step this join closes, if it closes one."""
+    if node.type != "join":
+        return None
+    for name in graph.sorted_nodes:
+        candidate = graph[name]
+        if candidate.type == "foreach" and candidate.matching_join == node.name:
+            return str(candidate.name)
+    return None
+
+
+def _schedule(flow: Any) -> tuple[str | None, list[Problem]]:
+    for deco in _flow_decorators(flow):
+        if deco.name == "schedule":
+            return schedule_from_attributes(deco.attributes)
+    return None, []
+
+
+def _flow_decorators(flow: Any) -> Iterable[Any]:
+    from metaflow.flowspec import FlowStateItems
+
+    for decos in flow._flow_state[FlowStateItems.FLOW_DECORATORS].values():
+        yield from decos
+
+
+def _flow_decorator_problems(flow: Any) -> list[Problem]:
+    return [
+        Problem(
+            f"flow decorator @{deco.name}", "is not supported on Airflow yet.",
+            "Remove it from the flow to deploy on Airflow, or deploy with another scheduler.",
+        )
+        for deco in _flow_decorators(flow)
+        if deco.name not in SUPPORTED_FLOW_DECORATORS
+    ]

@@ -1,0 +1,61 @@
+"""MetaflowFlow: how Airflow reaches a flow's code. It holds names and paths, never secrets.
+
+Configuration (datastore, metadata, credentials) comes from the worker's Metaflow config,
+not from here, so the same DAG file runs on a laptop and in production.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from airflow_provider_metaflow.version import DAG_FORMAT, SUPPORTED_DAG_FORMATS, __version__
+
+
+class IncompatibleDagFormat(ImportError):
+    """Raised while parsing a DAG that this provider version cannot run."""
+
+
+@dataclass(frozen=True)
+class MetaflowFlow:
+    """A Metaflow flow as seen from a DAG file.
+
+    name: the FlowSpec class name.
+    file: the flow's file, relative to the DAG file's folder unless absolute, so a repository
+        with dags/ and flows/ deploys as one bundle.
+    python: the interpreter that runs steps; the worker's own when None.
+    parameters: the flow's Parameter names, forwarded from the DAG's params to the run;
+        when None, every DAG param is forwarded.
+    tags: Metaflow tags for every task of every run.
+    namespace: the Metaflow namespace steps run in (`--namespace`).
+    dag_format: the generated-DAG format the file was written in; checked at parse time.
+    """
+
+    name: str
+    file: str
+    python: str | None = None
+    parameters: Sequence[str] | None = None
+    tags: Sequence[str] = field(default_factory=tuple)
+    namespace: str | None = None
+    dag_format: int = DAG_FORMAT
+
+    def __post_init__(self) -> None:
+        if self.dag_format not in SUPPORTED_DAG_FORMATS:
+            raise IncompatibleDagFormat(
+                f"This DAG for flow {self.name!r} was generated in DAG format {self.dag_format}, "
+                f"but the installed airflow-provider-metaflow {__version__} reads formats "
+                f"{sorted(SUPPORTED_DAG_FORMATS)}. Regenerate the DAG with "
+                f"`python {os.path.basename(self.file)} airflow create`, or install the provider "
+                "version that generated it."
+            )
+
+    def resolve_file(self, dag_file: str | None) -> str:
+        """Absolute path of the flow file; relative paths start at the DAG file's folder."""
+        if os.path.isabs(self.file) or not dag_file:
+            return os.path.abspath(self.file)
+        return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(dag_file)), self.file))
+
+    def interpreter(self) -> str:
+        return self.python or sys.executable

@@ -1,0 +1,86 @@
+"""FlowPlan: a frozen, JSON-serialisable description of a Metaflow flow for Airflow.
+
+The compiler builds a plan from a flow; the renderer turns a plan into DAG source. Neither
+step needs a running Airflow, and the two are tested apart. Nothing here imports Metaflow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+PLAN_SCHEMA_VERSION = 1
+
+ParameterValue = str | int | float | bool
+
+
+@dataclass(frozen=True)
+class ParameterPlan:
+    """A flow Parameter as an Airflow DAG param (JSON-schema typed)."""
+
+    name: str
+    json_type: str  # "string" | "integer" | "number" | "boolean"
+    default: ParameterValue
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """One Metaflow step, which becomes one Airflow task (mapped inside a foreach)."""
+
+    name: str
+    kind: str  # Metaflow's graph node type: start, linear, split, join, foreach, end
+    parents: tuple[str, ...] = ()
+    # The foreach step whose split list this step is mapped over (None outside a foreach body).
+    foreach: str | None = None
+    # For the join that closes a foreach: that foreach step. Its parents ran once per split.
+    join_of: str | None = None
+    retries: int = 0
+    retry_delay_seconds: int = 0
+    timeout_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class FlowPlan:
+    """Everything a DAG file needs to know about a flow, and nothing that is a secret."""
+
+    flow_name: str
+    flow_file: str  # absolute path at compile time; rendered relative to the DAG file
+    dag_id: str
+    steps: tuple[StepPlan, ...]  # topological order, start first
+    parameters: tuple[ParameterPlan, ...] = ()
+    schedule: str | None = None  # five-field cron, Airflow's reading
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    namespace: str | None = None
+    max_active_tasks: int | None = None
+    dagrun_timeout_seconds: int | None = None
+    pool: str | None = None
+    is_paused_upon_creation: bool | None = None
+    schema_version: int = field(default=PLAN_SCHEMA_VERSION)
+
+    def step(self, name: str) -> StepPlan:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(name)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> FlowPlan:
+        data: dict[str, Any] = json.loads(text)
+        version = data.get("schema_version")
+        if version != PLAN_SCHEMA_VERSION:
+            raise ValueError(
+                f"FlowPlan schema version {version!r} is not supported (this provider reads "
+                f"version {PLAN_SCHEMA_VERSION}); regenerate the plan with `airflow create`."
+            )
+        steps = tuple(
+            StepPlan(**{**s, "parents": tuple(s["parents"])}) for s in data.pop("steps")
+        )
+        parameters = tuple(ParameterPlan(**p) for p in data.pop("parameters"))
+        return cls(steps=steps, parameters=parameters, tags=tuple(data.pop("tags")), **data)

@@ -1,0 +1,78 @@
+"""Metaflow command lines for one task, as argv lists (never a shell string).
+
+Top-level options come first, then the command, the way Metaflow's own runtime calls
+`python flow.py ... step STEP ...`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from airflow_provider_metaflow.runtime.settings import MetaflowSettings
+
+
+@dataclass(frozen=True)
+class StepInvocation:
+    step: str
+    run_id: str
+    task_id: str
+    input_paths: str | None = None  # compressed form, inline
+    input_paths_file: str | None = None  # for very wide joins
+    split_index: int | None = None
+    retry_count: int = 0
+    max_user_code_retries: int = 0
+    tags: Sequence[str] = ()
+    namespace: str | None = None
+
+
+def top_level_options(python: str, flow_file: str, settings: MetaflowSettings) -> list[str]:
+    return [
+        python,
+        flow_file,
+        "--quiet",
+        "--no-pylint",
+        f"--metadata={settings.metadata}",
+        f"--environment={settings.environment}",
+        f"--datastore={settings.datastore}",
+        f"--datastore-root={settings.datastore_root}",
+    ]
+
+
+def step_command(
+    python: str, flow_file: str, settings: MetaflowSettings, invocation: StepInvocation
+) -> list[str]:
+    argv = top_level_options(python, flow_file, settings)
+    argv += ["step", invocation.step, "--run-id", invocation.run_id, "--task-id", invocation.task_id]
+    if invocation.input_paths_file is not None:
+        argv += ["--input-paths-filename", invocation.input_paths_file]
+    elif invocation.input_paths is not None:
+        argv += ["--input-paths", invocation.input_paths]
+    if invocation.split_index is not None:
+        argv += ["--split-index", str(invocation.split_index)]
+    argv += ["--retry-count", str(invocation.retry_count)]
+    argv += ["--max-user-code-retries", str(invocation.max_user_code_retries)]
+    for tag in invocation.tags:
+        argv += ["--tag", tag]
+    if invocation.namespace is not None:
+        argv += ["--namespace", invocation.namespace]
+    return argv
+
+
+def init_command(
+    python: str,
+    flow_file: str,
+    settings: MetaflowSettings,
+    run_id: str,
+    task_id: str,
+    parameter_values: Mapping[str, str],
+    tags: Sequence[str] = (),
+) -> list[str]:
+    """`init` persists the run's Parameters in RUN/_parameters/TASK, which `start` reads."""
+    argv = top_level_options(python, flow_file, settings)
+    argv += ["init", "--run-id", run_id, "--task-id", task_id]
+    for tag in tags:
+        argv += ["--tag", tag]
+    for name, value in parameter_values.items():
+        argv.append(f"--{name}={value}")  # one token: a value may start with "-"
+    return argv

@@ -1,0 +1,123 @@
+"""`python flow.py airflow create DAG_FILE`: compile a flow into a thin Airflow DAG file.
+
+The options are those of Metaflow's own `airflow create`, with the same meaning, so existing
+deploy scripts keep working.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+from typing import Any
+
+from metaflow._vendor import click
+from metaflow.exception import MetaflowException
+
+_VALID_DAG_ID = re.compile(r"^[a-zA-Z0-9_.\-]+$")
+
+
+class AirflowCompileError(MetaflowException):
+    headline = "Cannot compile this flow for Airflow"
+
+
+@click.group()
+def cli() -> None:
+    pass
+
+
+@cli.group(help="Commands related to Airflow.")
+@click.option(
+    "--name",
+    default=None,
+    type=str,
+    help="Airflow DAG name. The flow name is used instead if this option is not specified.",
+)
+@click.pass_obj
+def airflow(obj: Any, name: str | None = None) -> None:
+    obj.check(obj.graph, obj.flow, obj.environment, pylint=obj.pylint)
+    obj.dag_name = name or obj.graph.name
+    if not _VALID_DAG_ID.match(obj.dag_name):
+        raise AirflowCompileError(
+            f"--name {obj.dag_name!r} is not a valid Airflow DAG id: use letters, digits, '_', '-' and '.'."
+        )
+
+
+@airflow.command(help="Compile a new version of this flow to an Airflow DAG file.")
+@click.argument("file", required=True)
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    default=None,
+    help="Annotate all objects produced by Airflow DAG executions with the given tag. "
+    "You can specify this option multiple times to attach multiple tags.",
+)
+@click.option(
+    "--is-paused-upon-creation",
+    default=False,
+    is_flag=True,
+    help="Generated Airflow DAG is paused upon creation. Without it, Airflow's "
+    "dags_are_paused_at_creation setting decides.",
+)
+@click.option(
+    "--namespace",
+    "user_namespace",
+    default=None,
+    help="Change the namespace from the default to the given tag. See run --help for more information.",
+)
+@click.option(
+    "--max-workers",
+    default=100,
+    show_default=True,
+    help="Maximum number of parallel processes (the DAG's max_active_tasks).",
+)
+@click.option(
+    "--workflow-timeout",
+    default=None,
+    type=int,
+    help="Workflow timeout in seconds (the DAG run timeout).",
+)
+@click.option(
+    "--worker-pool",
+    default=None,
+    help="Airflow pool in which every Metaflow step runs.",
+)
+@click.pass_obj
+def create(
+    obj: Any,
+    file: str,
+    tags: tuple[str, ...] | None = None,
+    is_paused_upon_creation: bool = False,
+    user_namespace: str | None = None,
+    max_workers: int = 100,
+    workflow_timeout: int | None = None,
+    worker_pool: str | None = None,
+) -> None:
+    from airflow_provider_metaflow.compiler.create import compile_flow, write_atomically
+    from airflow_provider_metaflow.compiler.errors import FlowCompileError
+    from airflow_provider_metaflow.compiler.flow_plan import DeployOptions
+
+    if not file.endswith(".py"):
+        raise AirflowCompileError(f"DAG file {file!r} must end in .py for Airflow to load it.")
+    options = DeployOptions(
+        dag_id=obj.dag_name,
+        tags=tuple(tags or ()),
+        namespace=user_namespace,
+        max_workers=max_workers,
+        workflow_timeout=workflow_timeout,
+        worker_pool=worker_pool,
+        is_paused_upon_creation=True if is_paused_upon_creation else None,
+    )
+    flow_file = os.path.abspath(inspect.getfile(type(obj.flow)))
+    try:
+        plan, source = compile_flow(obj.flow, obj.graph, flow_file, file, options)
+    except FlowCompileError as error:
+        raise AirflowCompileError(str(error)) from None
+    write_atomically(file, source)
+    obj.echo(f"Deployed *{plan.flow_name}* as Airflow DAG *{plan.dag_id}* in *{file}*.", bold=True)
+    obj.echo(
+        "Put this file in your Airflow dags folder (next to the flow file at the relative path it "
+        "names), with airflow-provider-metaflow installed on the workers; Airflow picks it up on "
+        "its next parse. Trigger it with `airflow dags trigger " + plan.dag_id + "`."
+    )
