@@ -29,15 +29,21 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# pytest exits 5 when it collected no tests: that is a failure here, never a pass.
+define run_pytest
+	$(1) -m pytest $(2); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$status
+endef
+
 test: lint typecheck
-	$(BIN)/python -m pytest -q
+	$(call run_pytest,$(BIN)/python,-q)
 
 # The oldest supported Airflow minor: load every DAG and run one flow end to end.
 COMPAT_VENV := .venv-airflow-3.1
 compat: $(BIN)/uv
 	test -x $(COMPAT_VENV)/bin/python || $(PYTHON) -m venv $(COMPAT_VENV)
 	$(BIN)/uv pip install --quiet --python $(COMPAT_VENV)/bin/python -c requirements/constraints-airflow-3.1.txt -e . pytest apache-airflow-providers-standard
-	$(COMPAT_VENV)/bin/python -m pytest -q -m compat
+	$(call run_pytest,$(COMPAT_VENV)/bin/python,-q -m compat)
 
 benchmark: install
 	$(BIN)/python benchmarks/parse_time.py

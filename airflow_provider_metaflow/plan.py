@@ -79,8 +79,6 @@ class FlowPlan:
                 f"FlowPlan schema version {version!r} is not supported (this provider reads "
                 f"version {PLAN_SCHEMA_VERSION}); regenerate the plan with `airflow create`."
             )
-        steps = tuple(
-            StepPlan(**{**s, "parents": tuple(s["parents"])}) for s in data.pop("steps")
-        )
+        steps = tuple(StepPlan(**{**s, "parents": tuple(s["parents"])}) for s in data.pop("steps"))
         parameters = tuple(ParameterPlan(**p) for p in data.pop("parameters"))
         return cls(steps=steps, parameters=parameters, tags=tuple(data.pop("tags")), **data)

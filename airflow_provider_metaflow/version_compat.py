@@ -4,20 +4,52 @@ from __future__ import annotations
 
 from typing import Any
 
+try:
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+except ImportError:  # Airflow 3.1
+    from airflow.exceptions import AirflowException, AirflowFailException  # type: ignore[no-redef]
+
+__all__ = [
+    "AirflowException",
+    "AirflowFailException",
+    "core_timetable",
+    "get_airflow_conf",
+    "get_dagbag_class",
+]
+
 
 def get_airflow_conf() -> Any:
     """Airflow's configuration: `airflow.sdk.conf` from 3.2, `airflow.configuration.conf` on 3.1."""
     try:
         from airflow.sdk import conf
+
+        return conf
     except ImportError:  # Airflow 3.1
-        from airflow.configuration import conf
-    return conf
+        from airflow.configuration import conf as core_conf
+
+        return core_conf
 
 
 def get_dagbag_class() -> Any:
     """Airflow's DagBag moved to airflow.dag_processing.dagbag in 3.2."""
     try:
         from airflow.dag_processing.dagbag import DagBag
+
+        return DagBag
     except ImportError:  # Airflow 3.1
-        from airflow.models.dagbag import DagBag
-    return DagBag
+        from airflow.models.dagbag import DagBag as ModelsDagBag  # noqa: TID251 - moved in 3.2
+
+        return ModelsDagBag
+
+
+def core_timetable(timetable: Any) -> Any:
+    """The scheduler-side timetable (with next_dagrun_info) for a DAG's timetable.
+
+    From 3.2 a DAG holds a Task SDK description that only the scheduler turns into a working
+    timetable; on 3.1 the DAG already holds the working one.
+    """
+    try:
+        from airflow.serialization.encoders import coerce_to_core_timetable
+    except ImportError:  # Airflow 3.1
+        return timetable
+    return coerce_to_core_timetable(timetable)

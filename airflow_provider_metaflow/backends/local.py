@@ -17,7 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import IO
 
 _PR_SET_PDEATHSIG = 1
-TERMINATE_GRACE_SECONDS = 5.0
+# Airflow's supervisor sends SIGKILL 5 s after SIGTERM: finish the group off before that.
+TERMINATE_GRACE_SECONDS = 3.0
 
 LineSink = Callable[[str, bytes], None]  # (stream name, line without newline)
 
@@ -60,13 +61,17 @@ class LocalProcess:
             preexec_fn=_die_with_parent,  # noqa: PLW1509 - only calls prctl
         )
         try:
-            assert self._proc.stdout is not None and self._proc.stderr is not None
             proc = self._proc
-            _pump({"stdout": proc.stdout, "stderr": proc.stderr}, sink, lambda: proc.poll() is not None)
-            return self._proc.wait()
+            assert proc.stdout is not None and proc.stderr is not None
+            streams: dict[str, IO[bytes]] = {"stdout": proc.stdout, "stderr": proc.stderr}
+            _pump(streams, sink, lambda: proc.poll() is not None)
+            returncode = proc.wait()
         except BaseException:
             self.terminate()
             raise
+        if _group_alive(proc.pid):  # processes the step started and left behind
+            self.terminate()
+        return returncode
 
     def terminate(self) -> None:
         """SIGTERM the process group, SIGKILL it after a grace period. Safe to call twice."""
@@ -78,7 +83,8 @@ class LocalProcess:
         while time.monotonic() < deadline and _group_alive(proc.pid):
             proc.poll()
             time.sleep(0.05)
-        _signal_group(proc.pid, signal.SIGKILL)
+        if _group_alive(proc.pid):
+            _signal_group(proc.pid, signal.SIGKILL)
         proc.wait()
 
 

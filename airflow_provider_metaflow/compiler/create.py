@@ -12,7 +12,9 @@ from airflow_provider_metaflow.compiler.render import render_dag
 from airflow_provider_metaflow.plan import FlowPlan
 
 
-def compile_flow(flow: Any, graph: Any, flow_file: str, dag_file: str, options: DeployOptions) -> tuple[FlowPlan, str]:
+def compile_flow(
+    flow: Any, graph: Any, flow_file: str, dag_file: str, options: DeployOptions
+) -> tuple[FlowPlan, str]:
     """Plan and source for a flow; raises FlowCompileError before anything is written."""
     plan = build_plan(flow, graph, os.path.abspath(flow_file), options)
     source = render_dag(plan, dag_file)

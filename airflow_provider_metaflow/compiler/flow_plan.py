@@ -86,20 +86,29 @@ def _step_plan(graph: Any, node: Any, problems: list[Problem]) -> StepPlan:
     if join_of is not None and foreach_stack and foreach_stack[-1] == join_of:
         foreach_stack = foreach_stack[:-1]  # a join's split parents include the split it closes
     if node.type == "split-switch":
-        problems.append(Problem(
-            where, "is a switch step (self.next({...}, condition=...)), which is not supported yet.",
-            "Use a static branch, or run this flow with `python flow.py run` until switch support lands.",
-        ))
+        problems.append(
+            Problem(
+                where,
+                "is a switch step (self.next({...}, condition=...)), which is not supported yet.",
+                "Use a static branch, or run this flow with `python flow.py run` until switch support lands.",
+            )
+        )
     if node.type == "foreach" and getattr(node, "parallel_foreach", False):
-        problems.append(Problem(
-            where, "uses num_parallel (@parallel), which needs gang-scheduled workers Airflow does not "
-            "provide.", "Use a plain foreach, or run this step on a Metaflow compute backend.",
-        ))
+        problems.append(
+            Problem(
+                where,
+                "uses num_parallel (@parallel), which needs gang-scheduled workers Airflow does not provide.",
+                "Use a plain foreach, or run this step on a Metaflow compute backend.",
+            )
+        )
     if len(foreach_stack) > 1 or (node.type == "foreach" and foreach_stack):
-        problems.append(Problem(
-            where, "is inside a nested foreach, which is not supported yet.",
-            "Flatten the nested foreach into one foreach over pairs for now.",
-        ))
+        problems.append(
+            Problem(
+                where,
+                "is inside a nested foreach, which is not supported yet.",
+                "Flatten the nested foreach into one foreach over pairs for now.",
+            )
+        )
     settings = step_settings(node, problems)
     return StepPlan(
         name=node.name,
@@ -141,7 +150,8 @@ def _flow_decorators(flow: Any) -> Iterable[Any]:
 def _flow_decorator_problems(flow: Any) -> list[Problem]:
     return [
         Problem(
-            f"flow decorator @{deco.name}", "is not supported on Airflow yet.",
+            f"flow decorator @{deco.name}",
+            "is not supported on Airflow yet.",
             "Remove it from the flow to deploy on Airflow, or deploy with another scheduler.",
         )
         for deco in _flow_decorators(flow)

@@ -21,10 +21,13 @@ _NUMBER = re.compile(r"(?<![/\d])\d+")  # weekday numbers, not step sizes
 def schedule_from_attributes(attributes: Mapping[str, Any]) -> tuple[str | None, list[Problem]]:
     """The cron string for @schedule's attributes, or the problems that prevent one."""
     if attributes.get("timezone"):
-        return None, [Problem(
-            "@schedule", f"timezone={attributes['timezone']!r} is not supported yet.",
-            "Remove the timezone and write the cron expression in UTC.",
-        )]
+        return None, [
+            Problem(
+                "@schedule",
+                f"timezone={attributes['timezone']!r} is not supported yet.",
+                "Remove the timezone and write the cron expression in UTC.",
+            )
+        ]
     cron = attributes.get("cron")
     if cron:
         return eventbridge_to_cron(str(cron))
@@ -42,22 +45,31 @@ def eventbridge_to_cron(expression: str) -> tuple[str | None, list[Problem]]:
     if len(fields) == 5:
         return " ".join(fields), []
     if len(fields) != 6:
-        return None, [Problem(
-            "@schedule", f"cron={expression!r} has {len(fields)} fields.",
-            "Write five cron fields (minute hour day month weekday) or Metaflow's six "
-            "(minute hour day-of-month month day-of-week year).",
-        )]
+        return None, [
+            Problem(
+                "@schedule",
+                f"cron={expression!r} has {len(fields)} fields.",
+                "Write five cron fields (minute hour day month weekday) or Metaflow's six "
+                "(minute hour day-of-month month day-of-week year).",
+            )
+        ]
     minute, hour, day, month, weekday, year = fields
     if year not in ("*", "?"):
-        return None, [Problem(
-            "@schedule", f"cron={expression!r} restricts the year ({year!r}), which Airflow's cron "
-            "cannot express.", "Use '*' for the year and pause the DAG when it should stop.",
-        )]
+        return None, [
+            Problem(
+                "@schedule",
+                f"cron={expression!r} restricts the year ({year!r}), which Airflow's cron cannot express.",
+                "Use '*' for the year and pause the DAG when it should stop.",
+            )
+        ]
     if _UNSUPPORTED_QUARTZ.search(" ".join(fields[:5])):
-        return None, [Problem(
-            "@schedule", f"cron={expression!r} uses Quartz 'L', 'W' or '#', not supported yet.",
-            "Rewrite it with plain cron fields.",
-        )]
+        return None, [
+            Problem(
+                "@schedule",
+                f"cron={expression!r} uses Quartz 'L', 'W' or '#', not supported yet.",
+                "Rewrite it with plain cron fields.",
+            )
+        ]
     weekday = _NUMBER.sub(lambda m: str(int(m.group()) - 1), weekday) if weekday != "?" else "*"
     day = "*" if day == "?" else day
     return " ".join((minute, hour, day, month, weekday)), []

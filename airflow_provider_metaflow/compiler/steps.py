@@ -29,11 +29,14 @@ def step_settings(node: Any, problems: list[Problem]) -> StepSettings:
             retries = int(attributes.get("times", 0) or 0)
             retry_delay = int(float(attributes.get("minutes_between_retries", 0) or 0) * 60)
             if retries + 1 > METAFLOW_MAX_ATTEMPTS:
-                problems.append(Problem(
-                    f"{where} @retry", f"asks for {retries} retries, but Metaflow keeps at most "
-                    f"{METAFLOW_MAX_ATTEMPTS} attempts per task.",
-                    f"Use @retry(times={METAFLOW_MAX_ATTEMPTS - 1}) or fewer.",
-                ))
+                problems.append(
+                    Problem(
+                        f"{where} @retry",
+                        f"asks for {retries} retries, but Metaflow keeps at most "
+                        f"{METAFLOW_MAX_ATTEMPTS} attempts per task.",
+                        f"Use @retry(times={METAFLOW_MAX_ATTEMPTS - 1}) or fewer.",
+                    )
+                )
         elif deco.name == "timeout":
             timeout = (
                 int(attributes.get("seconds", 0) or 0)
@@ -41,10 +44,13 @@ def step_settings(node: Any, problems: list[Problem]) -> StepSettings:
                 + 3600 * int(attributes.get("hours", 0) or 0)
             ) or None
         elif deco.name not in IMPLICIT_STEP_DECORATORS:
-            problems.append(Problem(
-                f"{where} @{deco.name}", "is not supported on Airflow yet, and running without it "
-                "would change what the step does.",
-                f"Remove @{deco.name} from step {node.name!r} to deploy on Airflow, or deploy this flow "
-                "with another scheduler.",
-            ))
+            problems.append(
+                Problem(
+                    f"{where} @{deco.name}",
+                    "is not supported on Airflow yet, and running without it "
+                    "would change what the step does.",
+                    f"Remove @{deco.name} from step {node.name!r} to deploy on Airflow, or deploy this flow "
+                    "with another scheduler.",
+                )
+            )
     return StepSettings(retries, retry_delay, timeout)

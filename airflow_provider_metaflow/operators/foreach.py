@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from airflow.sdk.exceptions import AirflowFailException
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_metaflow.operators.step import MetaflowStepOperator
-from airflow_provider_metaflow.runtime import datastore
-from airflow_provider_metaflow.runtime.attempts import AttemptPlan
-from airflow_provider_metaflow.runtime.settings import MetaflowSettings
-from airflow_provider_metaflow.version_compat import get_airflow_conf
+
+if TYPE_CHECKING:
+    from airflow_provider_metaflow.operators.task_run import StepTaskRun
 
 
 class MetaflowForeachOperator(MetaflowStepOperator):
@@ -22,9 +19,17 @@ class MetaflowForeachOperator(MetaflowStepOperator):
 
     ui_color = "#d7ecfb"
 
-    def _result(self, settings: MetaflowSettings, run_id: str, task_id: str, attempt: AttemptPlan) -> Any:
+    def _result(self, task_run: StepTaskRun) -> Any:
+        from airflow_provider_metaflow.runtime import datastore
+        from airflow_provider_metaflow.version_compat import AirflowFailException, get_airflow_conf
+
         width = datastore.foreach_num_splits(
-            settings, self.flow.name, run_id, self.step, task_id, attempt=attempt.attempt
+            task_run.settings,
+            self.flow.name,
+            task_run.run_id,
+            self.step,
+            task_run.task_id,
+            attempt=task_run.attempt.attempt,
         )
         limit = get_airflow_conf().getint("core", "max_map_length", fallback=1024)
         if width > limit:

@@ -20,9 +20,7 @@ def _flow_datastore(settings: MetaflowSettings, flow_name: str) -> Any:
     return FlowDataStore(flow_name, None, storage_impl=storage, ds_root=settings.datastore_root)
 
 
-def task_is_done(
-    settings: MetaflowSettings, flow_name: str, run_id: str, step: str, task_id: str
-) -> bool:
+def task_is_done(settings: MetaflowSettings, flow_name: str, run_id: str, step: str, task_id: str) -> bool:
     """True when some attempt of the task finished and wrote its DONE marker."""
     from metaflow.datastore.exceptions import DataException
 

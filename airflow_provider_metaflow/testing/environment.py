@@ -11,6 +11,9 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class TestEnvironment:
+    """Folders of one throwaway Airflow + Metaflow setup."""
+
+    __test__ = False  # not a pytest test class, despite the name
     root: Path
     airflow_home: Path
     dags_folder: Path
@@ -43,16 +46,18 @@ def configure(root: str | os.PathLike[str]) -> TestEnvironment:
     )
     for folder in (env.airflow_home, env.dags_folder, env.flows_folder, env.metaflow_root):
         folder.mkdir(parents=True, exist_ok=True)
-    os.environ.update({
-        "AIRFLOW_HOME": str(env.airflow_home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(env.dags_folder),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(env.metaflow_root),
-        "METAFLOW_DEFAULT_DATASTORE": "local",
-        "METAFLOW_DEFAULT_METADATA": "local",
-        "AWS_EC2_METADATA_DISABLED": "true",
-    })
+    os.environ.update(
+        {
+            "AIRFLOW_HOME": str(env.airflow_home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(env.dags_folder),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(env.metaflow_root),
+            "METAFLOW_DEFAULT_DATASTORE": "local",
+            "METAFLOW_DEFAULT_METADATA": "local",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+    )
     os.environ.setdefault("METAFLOW_USER", "tester")
     return env

@@ -38,15 +38,19 @@ def create_dag(
 ) -> subprocess.CompletedProcess[str]:
     """`python flow.py airflow [--name NAME] create DAG_FILE [options]`; raises on failure."""
     group_options = ["--name", name] if name else []
-    argv = [sys.executable, str(flow_file), "--quiet", "airflow", *group_options,
-            "create", str(dag_file), *options]
+    argv = [sys.executable, str(flow_file), "airflow", *group_options, "create", str(dag_file), *options]
     return subprocess.run(  # noqa: S603 - argv list
-        argv, cwd=os.path.dirname(os.path.abspath(flow_file)), check=True,
-        capture_output=True, text=True,
+        argv,
+        cwd=os.path.dirname(os.path.abspath(flow_file)),
+        check=True,
+        capture_output=True,
+        text=True,
     )
 
 
-def run_dag(dag_file: str | Path, dag_id: str | None = None, conf: Mapping[str, Any] | None = None) -> DagRunResult:
+def run_dag(
+    dag_file: str | Path, dag_id: str | None = None, conf: Mapping[str, Any] | None = None
+) -> DagRunResult:
     """Load the DAG file in a real DagBag and run it once with dag.test() (SQLite)."""
     from airflow_provider_metaflow.version_compat import get_dagbag_class
 
@@ -84,7 +88,10 @@ def run_flow_locally(
     for name, value in (parameters or {}).items():
         argv.append(f"--{name}={value}")
     completed = subprocess.run(  # noqa: S603 - argv list
-        argv, cwd=os.path.dirname(os.path.abspath(flow_file)), capture_output=True, text=True,
+        argv,
+        cwd=os.path.dirname(os.path.abspath(flow_file)),
+        capture_output=True,
+        text=True,
     )
     if completed.returncode != 0:
         raise AssertionError(f"`python flow.py run` failed:\n{completed.stdout}\n{completed.stderr}")
@@ -111,8 +118,9 @@ def task_artifacts(run: Any) -> dict[str, dict[tuple[int, ...], dict[str, Any]]]
             stack = task["_foreach_stack"].data if "_foreach_stack" in task else []
             key = tuple(frame.index for frame in stack)
             tasks[key] = {
-                artifact.id: artifact.data for artifact in task if not artifact.id.startswith("_")
-                and artifact.id != "name"
+                artifact.id: artifact.data
+                for artifact in task
+                if not artifact.id.startswith("_") and artifact.id != "name"
             }
         result[step.id] = tasks
     return result

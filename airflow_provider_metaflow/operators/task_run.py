@@ -1,0 +1,205 @@
+"""One try of a Metaflow step operator: ids, attempt, Parameters, the step process, its logs.
+
+Imported only when a task runs (never while a DAG file is parsed); Metaflow itself is
+imported further down, by the runtime modules, only when needed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_metaflow.backends.local import LocalProcess
+from airflow_provider_metaflow.runtime import datastore
+from airflow_provider_metaflow.runtime.attempts import AttemptPlan, AttemptsExhausted, plan_attempt
+from airflow_provider_metaflow.runtime.command import StepInvocation, init_command, step_command
+from airflow_provider_metaflow.runtime.ids import (
+    MAX_INLINE_INPUT_PATHS,
+    PARAMETERS_STEP,
+    PARAMETERS_TASK_ID,
+    metaflow_run_id,
+    metaflow_task_id,
+)
+from airflow_provider_metaflow.runtime.inputs import StepInputs, input_paths, split_index_for
+from airflow_provider_metaflow.runtime.settings import resolve_settings
+from airflow_provider_metaflow.version_compat import AirflowException, AirflowFailException
+
+if TYPE_CHECKING:
+    from airflow_provider_metaflow.operators.step import MetaflowStepOperator
+
+XCOM_PATHSPEC_KEY = "pathspec"
+DEFAULT_METAFLOW_USER = "airflow"
+
+
+class StepTaskRun:
+    """Everything one Airflow try needs to run its Metaflow task, resolved once."""
+
+    def __init__(self, operator: MetaflowStepOperator, context: Any) -> None:
+        self.operator = operator
+        self.context = context
+        self.log = operator.log
+        self.flow = operator.flow
+        ti = context["ti"]
+        dag = operator.get_dag()
+        self.flow_file = self.flow.resolve_file(dag.fileloc if dag is not None else None)
+        self.flow_dir = os.path.dirname(self.flow_file)
+        self.run_id = metaflow_run_id(ti.dag_id, ti.run_id)
+        self.index_path: tuple[int, ...] = (
+            () if operator.split_index is None else (int(operator.split_index),)
+        )
+        self.task_id = metaflow_task_id(self.index_path)
+        self.pathspec = f"{self.flow.name}/{self.run_id}/{operator.step}/{self.task_id}"
+        self.attempt = self._plan_attempt(ti.try_number, ti.max_tries)
+        self._process: LocalProcess | None = None
+
+    def _plan_attempt(self, try_number: int, max_tries: int) -> AttemptPlan:
+        try:
+            return plan_attempt(try_number, max_tries, self.operator.error_retries)
+        except AttemptsExhausted as exc:
+            raise AirflowFailException(
+                f"Step {self.operator.step!r}: {exc}. Metaflow ignores later attempts, so this task "
+                f"cannot run again in run {self.run_id}. Resume the run instead: `python "
+                f"{os.path.basename(self.flow.file)} resume --origin-run-id {self.run_id}`, or "
+                "trigger a new DAG run."
+            ) from None
+
+    def run(self) -> None:
+        if not os.path.isfile(self.flow_file):
+            raise AirflowFailException(
+                f"Step {self.operator.step!r}: flow file {self.flow_file} does not exist. "
+                "MetaflowFlow(file=...) is relative to the DAG file's folder; deploy the flow "
+                "next to the DAG."
+            )
+        self.settings = resolve_settings(self.flow_dir)
+        env = self._child_env()
+        if not self.operator.inputs:
+            self._init_parameters(env)
+        with tempfile.TemporaryDirectory(prefix="metaflow-inputs-") as scratch:
+            argv = step_command(
+                self.flow.interpreter(), self.flow_file, self.settings, self._invocation(scratch)
+            )
+            self.log.info("Metaflow task %s, attempt %d", self.pathspec, self.attempt.attempt)
+            self.log.info("Running %s", " ".join(argv))  # no Parameter values: those go to init
+            returncode = self._run_logged(argv, env)
+        if returncode != 0:
+            raise AirflowException(
+                f"Metaflow task {self.pathspec} (attempt {self.attempt.attempt}) failed with exit "
+                f"code {returncode}; its output is above and in Task('{self.pathspec}').stderr."
+            )
+        self.context["ti"].xcom_push(key=XCOM_PATHSPEC_KEY, value=self.pathspec)
+
+    def kill(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+
+    def _invocation(self, scratch: str) -> StepInvocation:
+        op = self.operator
+        step_inputs = StepInputs(op.inputs, op.foreach, op.join_of)
+
+        def num_splits(foreach_step: str, foreach_index_path: Sequence[int]) -> int:
+            return datastore.foreach_num_splits(
+                self.settings,
+                self.flow.name,
+                self.run_id,
+                foreach_step,
+                metaflow_task_id(foreach_index_path),
+                attempt=None,
+            )
+
+        paths = input_paths(self.run_id, step_inputs, self.index_path, num_splits)
+        paths_file = None
+        if len(paths) > MAX_INLINE_INPUT_PATHS:
+            paths_file = os.path.join(scratch, "input-paths")
+            with open(paths_file, "w") as handle:
+                handle.write(paths)
+        return StepInvocation(
+            step=op.step,
+            run_id=self.run_id,
+            task_id=self.task_id,
+            input_paths=None if paths_file else paths,
+            input_paths_file=paths_file,
+            split_index=split_index_for(step_inputs, self.index_path),
+            retry_count=self.attempt.attempt,
+            max_user_code_retries=self.attempt.max_user_code_retries,
+            tags=tuple(self.flow.tags),
+            namespace=self.flow.namespace,
+        )
+
+    def _child_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.setdefault("METAFLOW_USER", DEFAULT_METAFLOW_USER)  # steps fail with "Unknown user"
+        env.update(self.settings.child_environment())
+        env.update(self.operator.env)
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def _init_parameters(self, env: Mapping[str, str]) -> None:
+        """Persist the run's Parameters once: a retried or cleared start must not redo it."""
+        if datastore.task_is_done(
+            self.settings, self.flow.name, self.run_id, PARAMETERS_STEP, PARAMETERS_TASK_ID
+        ):
+            self.log.info("Parameters of run %s were already stored; not running init again.", self.run_id)
+            return
+        values = self._parameter_values(self.context.get("params") or {})
+        argv = init_command(
+            self.flow.interpreter(),
+            self.flow_file,
+            self.settings,
+            self.run_id,
+            PARAMETERS_TASK_ID,
+            values,
+            tags=tuple(self.flow.tags),
+        )
+        self.log.info("Storing Parameters of run %s: %s", self.run_id, ", ".join(values) or "none")
+        lines: list[str] = []
+        self._process = LocalProcess(argv, env, self.flow_dir)
+        returncode = self._process.run(lambda _stream, line: lines.append(line.decode(errors="replace")))
+        if returncode != 0:
+            raise AirflowException(
+                f"Storing the Parameters of run {self.run_id} failed (metaflow init exit code "
+                f"{returncode}):\n" + "\n".join(lines)
+            )
+
+    def _parameter_values(self, params: Mapping[str, Any]) -> dict[str, str]:
+        names = self.flow.parameters if self.flow.parameters is not None else list(params)
+        return {name: _cli_value(params[name]) for name in names if name in params}
+
+    def _run_logged(self, argv: Sequence[str], env: Mapping[str, str]) -> int:
+        """Stream output to the Airflow log and keep it for Metaflow's own log store."""
+        captured: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
+
+        def sink(stream: str, line: bytes) -> None:
+            self.log.info("%s", line.decode(errors="replace"))
+            captured[stream].append(datastore.format_log_line(line) + b"\n")
+
+        self._process = LocalProcess(argv, env, self.flow_dir)
+        try:
+            return self._process.run(sink)
+        finally:
+            self._save_logs({stream: b"".join(lines) for stream, lines in captured.items()})
+
+    def _save_logs(self, streams: Mapping[str, bytes]) -> None:
+        """Like Metaflow's own log upload, a failure here is reported but does not fail the task."""
+        try:
+            datastore.save_task_logs(
+                self.settings,
+                self.flow.name,
+                self.run_id,
+                self.operator.step,
+                self.task_id,
+                self.attempt.attempt,
+                streams,
+            )
+        except Exception as error:  # noqa: BLE001 - logs are best effort, the step's result is not
+            self.log.warning(
+                "Could not store the output of %s in Metaflow's task logs: %s", self.pathspec, error
+            )
+
+
+def _cli_value(value: Any) -> str:
+    """A DAG param as Metaflow's CLI reads it: booleans as true/false, the rest as text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

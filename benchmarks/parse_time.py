@@ -1,0 +1,340 @@
+"""Airflow parse time of a generated Metaflow DAG against a hand-written DAG of the same shape.
+
+For each shape and step count the script writes a Metaflow flow, compiles it with
+``python flow.py airflow create``, writes an equivalent DAG of ``EmptyOperator`` tasks by hand, and times a
+real ``DagBag(dag_folder=FILE)`` load of each file. The project's goal is a generated DAG that parses within
+1.2x of the hand-written one. Timings are printed, never asserted.
+
+Isolation: every load runs in a fresh process that has never loaded either DAG file. By default a worker
+interpreter imports Airflow once (its cold import time is reported separately) and forks one child per load,
+the way Airflow's DAG processor forks a child per file parse. ``--spawn`` starts a new interpreter for every
+load instead: stricter, and about 4 s per load on a small machine.
+
+Run with ``python benchmarks/parse_time.py [--steps 10 100] [--repeats 7] [--shapes linear foreach]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow.dag_processing.dagbag import DagBag
+
+GOAL_RATIO = 1.2
+RESULT_MARKER = "PARSE_TIME_RESULT "
+SHAPES = ("linear", "foreach")
+MIN_STEPS = {"linear": 2, "foreach": 4}
+VARIANTS = ("generated", "handwritten")
+# Keyword arguments the compiler gives DAG(); the hand-written baseline uses the same ones.
+DAG_KWARGS = "schedule=None, catchup=False, tags=['metaflow'], max_active_tasks=100"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One flow shape at one size."""
+
+    shape: str
+    steps: int
+
+    @property
+    def flow_name(self) -> str:
+        """Flow class name, also the DAG id."""
+        return f"{self.shape.capitalize()}{self.steps}Flow"
+
+    @property
+    def slug(self) -> str:
+        """File name stem."""
+        return f"{self.shape}_{self.steps}"
+
+    def step_names(self) -> list[str]:
+        """Step names in order: start, [body (mapped), join,] s1, s2, ..., end."""
+        head = ["start", "body", "join"] if self.shape == "foreach" else ["start"]
+        middle = [f"s{i}" for i in range(1, self.steps - len(head))]
+        return [*head, *middle, "end"]
+
+
+def flow_source(case: Case) -> str:
+    """Source of a Metaflow flow file with the case's shape."""
+    names = case.step_names()
+    lines = ["from metaflow import FlowSpec, step", "", "", f"class {case.flow_name}(FlowSpec):"]
+    for index, name in enumerate(names):
+        if name == "start" and case.shape == "foreach":
+            body = ["self.items = [1, 2, 3]", "self.next(self.body, foreach='items')"]
+        elif index + 1 < len(names):
+            body = [f"self.next(self.{names[index + 1]})"]
+        else:
+            body = ["pass"]
+        signature = "self, inputs" if name == "join" else "self"
+        lines += ["    @step", f"    def {name}({signature}):", *(f"        {line}" for line in body), ""]
+    lines += ["", 'if __name__ == "__main__":', f"    {case.flow_name}()", ""]
+    return "\n".join(lines)
+
+
+def handwritten_source(case: Case) -> str:
+    """Source of a DAG of EmptyOperators with the same task ids, mapping and edges as the generated one.
+
+    The mapped foreach body maps EmptyOperator over a BaseOperator argument (``doc``): Airflow accepts it
+    at parse time, so both files exercise task mapping with the same upstream ``.output``.
+    """
+    names = case.step_names()
+    lines = [
+        f'"""Hand-written baseline for {case.flow_name}."""',
+        "",
+        "from airflow.providers.standard.operators.empty import EmptyOperator",
+        "from airflow.sdk import DAG",
+        "",
+        f"with DAG(dag_id={case.flow_name!r}, {DAG_KWARGS}) as dag:",
+    ]
+    for name in names:
+        if name == "body":
+            lines.append("    body = EmptyOperator.partial(task_id='body').expand(doc=start.output)")
+        else:
+            lines.append(f"    {name} = EmptyOperator(task_id={name!r})")
+    lines += [
+        f"    {upstream} >> {downstream}" for upstream, downstream in zip(names, names[1:], strict=False)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def compile_flow(flow_file: Path, dag_file: Path, env: dict[str, str]) -> None:
+    """Compile a flow with the project's Metaflow extension; exit with its output if that fails."""
+    command = [sys.executable, str(flow_file), "--quiet", "airflow", "create", str(dag_file)]
+    result = subprocess.run(
+        command, cwd=flow_file.parent, env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0 or not dag_file.is_file():
+        sys.exit(f"compiling {flow_file.name} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+
+
+def load_once(dagbag_class: type[DagBag], path: str) -> dict[str, Any]:
+    """Time a cold DagBag load of one file, then a warm one in the same process, and describe the DAG."""
+    start = time.perf_counter()
+    bag = dagbag_class(dag_folder=path)
+    cold_ms = (time.perf_counter() - start) * 1000
+    metaflow_loaded = any(name == "metaflow" or name.startswith("metaflow.") for name in sys.modules)
+    start = time.perf_counter()
+    dagbag_class(dag_folder=path)
+    warm_ms = (time.perf_counter() - start) * 1000
+
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+
+    shape = {
+        dag_id: {
+            task.task_id: [isinstance(task, MappedOperator), sorted(task.downstream_task_ids)]
+            for task in dag.tasks
+        }
+        for dag_id, dag in bag.dags.items()
+    }
+    return {
+        "cold_ms": cold_ms,
+        "warm_ms": warm_ms,
+        "metaflow_loaded": metaflow_loaded,
+        "import_errors": dict(bag.import_errors),
+        "shape": shape,
+    }
+
+
+def load_in_child(dagbag_class: type[DagBag], path: str) -> dict[str, Any]:
+    """Run load_once in a forked child, so no load sees modules imported by another."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        try:
+            payload = load_once(dagbag_class, path)
+        except BaseException as exc:  # report anything to the parent, never run its code on
+            payload = {"error": repr(exc)}
+        with os.fdopen(write_fd, "w") as pipe:
+            json.dump(payload, pipe)
+        os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        data = pipe.read()
+    os.waitpid(pid, 0)
+    return json.loads(data) if data else {"error": "child wrote nothing"}
+
+
+def worker(paths: list[str]) -> None:
+    """Import Airflow (timed), load each file in its own child, print the results as one JSON line."""
+    start = time.perf_counter()
+    from airflow.dag_processing.dagbag import DagBag
+
+    import_ms = (time.perf_counter() - start) * 1000
+    loads = {path: load_in_child(DagBag, path) for path in paths}
+    print(RESULT_MARKER + json.dumps({"import_ms": import_ms, "loads": loads}), flush=True)
+
+
+def run_worker(paths: list[Path], env: dict[str, str]) -> dict[str, Any]:
+    """Start a fresh interpreter running worker() on the given files and return its results."""
+    command = [sys.executable, __file__, "--worker", *map(str, paths)]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    for line in reversed(result.stdout.splitlines()):
+        if line.startswith(RESULT_MARKER):
+            return json.loads(line[len(RESULT_MARKER) :])
+    sys.exit(f"worker failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+
+
+def yes_no(value: bool) -> str:
+    """Render a boolean for the table."""
+    return "yes" if value else "no"
+
+
+def print_table(headers: list[str], rows: list[list[str]]) -> None:
+    """Print a markdown table with aligned columns: the first left-aligned, the rest right-aligned."""
+    widths = [max(len(header), *(len(row[i]) for row in rows)) for i, header in enumerate(headers)]
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
+    print("|" + "|".join(("-" * (w + 1) + (":" if i else "-")) for i, w in enumerate(widths)) + "|")
+    for row in rows:
+        cells = [row[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True))]
+        print("| " + " | ".join(cells) + " |")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command line options."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--steps", type=int, nargs="+", default=[10, 100], help="flow sizes (default: 10 100)"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=7, help="loads per file; the median is shown (default: 7)"
+    )
+    parser.add_argument("--shapes", nargs="+", choices=SHAPES, default=list(SHAPES), help="flow shapes")
+    parser.add_argument("--spawn", action="store_true", help="a new interpreter per load instead of a fork")
+    parser.add_argument("--worker", nargs="+", metavar="DAG_FILE", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    for shape in args.shapes:
+        if min(args.steps) < MIN_STEPS[shape]:
+            parser.error(f"the {shape} shape needs at least {MIN_STEPS[shape]} steps")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Generate the flows and baselines, time their DagBag loads and print the comparison."""
+    args = parse_args(argv)
+    if args.worker:
+        worker(args.worker)
+        return
+
+    began = time.perf_counter()
+    cases = [Case(shape, steps) for shape in args.shapes for steps in args.steps]
+    with tempfile.TemporaryDirectory(prefix="parse-time-") as tmp:
+        root = Path(tmp)
+        flows, dags = root / "flows", root / "dags"
+        flows.mkdir()
+        dags.mkdir()
+        env = dict(os.environ)
+        env.update(
+            METAFLOW_USER="bench",
+            METAFLOW_HOME=str(root / "metaflow_home"),
+            METAFLOW_DEFAULT_DATASTORE="local",
+            METAFLOW_DEFAULT_METADATA="local",
+            METAFLOW_DATASTORE_SYSROOT_LOCAL=str(root / "metaflow"),
+            AIRFLOW_HOME=str(root / "airflow"),
+            AIRFLOW__CORE__DAGS_FOLDER=str(dags),
+            AIRFLOW__CORE__LOAD_EXAMPLES="False",
+            AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
+        )
+
+        files: dict[tuple[Case, str], Path] = {}
+        for case in cases:
+            flow_file = flows / f"{case.slug}.py"
+            flow_file.write_text(flow_source(case))
+            files[case, "generated"] = dags / f"{case.slug}_generated.py"
+            compile_flow(flow_file, files[case, "generated"], env)
+            files[case, "handwritten"] = dags / f"{case.slug}_handwritten.py"
+            files[case, "handwritten"].write_text(handwritten_source(case))
+        all_files = list(files.values())
+
+        # Warm-up: writes airflow.cfg and the DAG files' bytecode caches; also checks every file loads.
+        check = run_worker(all_files, env)["loads"]
+        for path, result in check.items():
+            if result.get("error") or result["import_errors"] or len(result["shape"]) != 1:
+                sys.exit(f"{path} did not load as one DAG: {json.dumps(result, indent=2)}")
+
+        cold: dict[str, list[float]] = {str(path): [] for path in all_files}
+        warm: dict[str, list[float]] = {str(path): [] for path in all_files}
+        metaflow_loaded: dict[str, bool] = {str(path): False for path in all_files}
+        import_ms: list[float] = []
+        for repeat in range(args.repeats):
+            order = all_files[:]
+            random.Random(repeat).shuffle(order)  # no file always goes first or last
+            batches = [[path] for path in order] if args.spawn else [order]
+            for batch in batches:
+                results = run_worker(batch, env)
+                import_ms.append(results["import_ms"])
+                for path, result in results["loads"].items():
+                    if "error" in result:
+                        sys.exit(f"loading {path} failed: {result['error']}")
+                    cold[path].append(result["cold_ms"])
+                    warm[path].append(result["warm_ms"])
+                    metaflow_loaded[path] |= result["metaflow_loaded"]
+
+    rows = []
+    for case in cases:
+        generated, handwritten = str(files[case, "generated"]), str(files[case, "handwritten"])
+        gen_ms, hand_ms = statistics.median(cold[generated]), statistics.median(cold[handwritten])
+        gen_warm, hand_warm = statistics.median(warm[generated]), statistics.median(warm[handwritten])
+        gen_shape, hand_shape = (
+            next(iter(check[path]["shape"].values())) for path in (generated, handwritten)
+        )
+        same_shape = gen_shape == hand_shape
+        rows.append(
+            [
+                case.shape,
+                str(case.steps),
+                f"{gen_ms:.1f}",
+                f"{hand_ms:.1f}",
+                f"{gen_ms / hand_ms:.2f}x",
+                f"{gen_warm:.1f}",
+                f"{hand_warm:.1f}",
+                f"{gen_warm / hand_warm:.2f}x",
+                yes_no(same_shape),
+                yes_no(metaflow_loaded[generated]),
+            ]
+        )
+    headers = [
+        "shape",
+        "steps",
+        "generated ms",
+        "hand-written ms",
+        "ratio",
+        "warm gen ms",
+        "warm hand ms",
+        "warm ratio",
+        "same shape",
+        "metaflow in sys.modules",
+    ]
+    print_table(headers, rows)
+    print()
+    print(
+        f"Medians of {args.repeats} loads per file, each DagBag(dag_folder=FILE) call in a fresh "
+        f"{'interpreter' if args.spawn else 'forked process'}; goal: ratio <= {GOAL_RATIO}x."
+    )
+    print("warm = a second load of the same file in the same process (modules already imported).")
+    print(
+        "Cold `from airflow.dag_processing.dagbag import DagBag` (not included above): "
+        f"median {statistics.median(import_ms):.0f} ms over {len(import_ms)} interpreters."
+    )
+    print(
+        f"Python {platform.python_version()}, Airflow {metadata.version('apache-airflow')}, "
+        f"{os.cpu_count()} CPUs; total {time.perf_counter() - began:.0f} s."
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Test setup: one throwaway Airflow home (SQLite) and Metaflow datastore per session.
+
+Airflow and Metaflow read their configuration when first imported, so the environment is
+configured here, at collection time, before any test module imports either.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_metaflow.testing import TestEnvironment, configure
+
+FLOWS = Path(__file__).parent / "flows"
+_SESSION_ROOT = Path(tempfile.mkdtemp(prefix="apm-tests-"))
+ENV = configure(_SESSION_ROOT)
+
+
+@pytest.fixture(scope="session")
+def test_env() -> Iterator[TestEnvironment]:
+    yield ENV
+    shutil.rmtree(_SESSION_ROOT, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airflow_db(test_env: TestEnvironment) -> TestEnvironment:
+    test_env.migrate()
+    return test_env
+
+
+@pytest.fixture
+def flow_copy(test_env: TestEnvironment):  # type: ignore[no-untyped-def]
+    """Copy a test flow into the session's flows folder and return its path."""
+
+    def copy(name: str) -> Path:
+        target = test_env.flows_folder / name
+        shutil.copy(FLOWS / name, target)
+        return target
+
+    return copy
+
+
+@pytest.fixture
+def dag_path(test_env: TestEnvironment, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A DAG file path in the dags folder, removed afterwards so the folder stays small
+    (dag.test() re-parses it on every call)."""
+    stem = re.sub(r"\W+", "_", request.node.name)
+    path = test_env.dags_folder / f"{stem}_dag.py"
+    yield path
+    path.unlink(missing_ok=True)

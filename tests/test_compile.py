@@ -1,0 +1,192 @@
+"""`python flow.py airflow create`: what it writes, what it refuses, and what the DAG costs to parse."""
+
+from __future__ import annotations
+
+import datetime
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_metaflow.testing import create_dag
+from airflow_provider_metaflow.version_compat import core_timetable, get_dagbag_class
+
+FLOWS = sorted(
+    p.name for p in (Path(__file__).parent / "flows").glob("*_flow.py") if p.name != "unsupported_flow.py"
+)
+
+
+def _load(dag_file: Path) -> Any:
+    bag = get_dagbag_class()(dag_folder=str(dag_file))
+    assert bag.import_errors == {}
+    (dag,) = bag.dags.values()
+    return dag
+
+
+@pytest.mark.compat
+@pytest.mark.parametrize("flow_name", FLOWS)
+def test_generated_dag_loads_in_a_real_dagbag(flow_name: str, flow_copy: Any, tmp_path: Path) -> None:
+    dag_file = tmp_path / "dags" / "flow_dag.py"
+    create_dag(flow_copy(flow_name), dag_file)
+
+    dag = _load(dag_file)
+
+    assert "start" in dag.task_dict and "end" in dag.task_dict
+    assert dag.tags == {"metaflow"}
+
+
+@pytest.mark.compat
+def test_loading_a_generated_dag_imports_no_metaflow(flow_copy: Any, tmp_path: Path) -> None:
+    dag_file = tmp_path / "foreach_dag.py"
+    create_dag(flow_copy("foreach_flow.py"), dag_file)
+    probe = textwrap.dedent(
+        f"""
+        import sys
+        from airflow_provider_metaflow.version_compat import core_timetable, get_dagbag_class
+        bag = get_dagbag_class()(dag_folder={str(dag_file)!r})
+        assert not bag.import_errors, bag.import_errors
+        assert len(bag.dags) == 1
+        print(sorted(m for m in sys.modules if m == "metaflow" or m.startswith("metaflow.")))
+        """
+    )
+    output = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout
+    assert output.strip().splitlines()[-1] == "[]"
+
+
+def test_compiling_imports_no_airflow(flow_copy: Any, tmp_path: Path) -> None:
+    flow_file = flow_copy("foreach_flow.py")
+    probe = textwrap.dedent(
+        f"""
+        import atexit, runpy, sys
+        def report():
+            loaded = [m for m in sys.modules if m == "airflow" or m.startswith("airflow.")]
+            print("AIRFLOW MODULES", len(loaded))
+        atexit.register(report)
+        sys.argv = [{str(flow_file)!r}, "--quiet", "airflow", "create", {str(tmp_path / "x_dag.py")!r}]
+        runpy.run_path(sys.argv[0], run_name="__main__")
+        """
+    )
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path)
+    assert "AIRFLOW MODULES 0" in completed.stdout, completed.stdout + completed.stderr
+    assert (tmp_path / "x_dag.py").exists()
+
+
+def test_create_options_keep_metaflows_meaning(flow_copy: Any, tmp_path: Path) -> None:
+    dag_file = tmp_path / "opts_dag.py"
+    completed = create_dag(
+        flow_copy("linear_flow.py"),
+        dag_file,
+        "--tag",
+        "team:ml",
+        "--tag",
+        "nightly",
+        "--namespace",
+        "analytics",
+        "--max-workers",
+        "7",
+        "--workflow-timeout",
+        "3600",
+        "--worker-pool",
+        "metaflow_pool",
+        "--is-paused-upon-creation",
+        name="linear_custom",
+    )
+
+    dag = _load(dag_file)
+
+    assert dag.dag_id == "linear_custom"
+    assert dag.max_active_tasks == 7
+    assert dag.dagrun_timeout == datetime.timedelta(hours=1)
+    assert dag.is_paused_upon_creation is True
+    assert {task.pool for task in dag.tasks} == {"metaflow_pool"}
+    start = dag.task_dict["start"]
+    assert list(start.flow.tags) == ["team:ml", "nightly"] and start.flow.namespace == "analytics"
+    assert str(dag_file) in completed.stdout + completed.stderr
+
+
+def test_without_paused_flag_airflows_own_setting_decides(flow_copy: Any, tmp_path: Path) -> None:
+    dag_file = tmp_path / "default_dag.py"
+    create_dag(flow_copy("linear_flow.py"), dag_file)
+
+    assert "is_paused_upon_creation" not in dag_file.read_text()
+    assert _load(dag_file).is_paused_upon_creation is None
+
+
+def test_parameters_become_typed_dag_params(flow_copy: Any, tmp_path: Path) -> None:
+    dag_file = tmp_path / "params_dag.py"
+    create_dag(flow_copy("linear_flow.py"), dag_file)
+
+    params = _load(dag_file).params
+    schemas = {name: params.get_param(name).schema["type"] for name in params}
+    assert schemas == {"alpha": "number", "count": "integer", "label": "string", "loud": "boolean"}
+    assert params["alpha"] == 0.5 and params["loud"] is False
+
+
+def test_retry_and_timeout_become_task_settings(flow_copy: Any, tmp_path: Path) -> None:
+    dag_file = tmp_path / "retry_dag.py"
+    create_dag(flow_copy("retry_flow.py"), dag_file)
+
+    flaky = _load(dag_file).task_dict["flaky"]
+    assert flaky.retries == 2
+    assert flaky.retry_delay == datetime.timedelta(0)
+
+
+def test_schedule_fires_once_per_period(flow_copy: Any, tmp_path: Path) -> None:
+    from airflow.timetables.base import DataInterval, TimeRestriction
+
+    dag_file = tmp_path / "scheduled_dag.py"
+    create_dag(flow_copy("scheduled_flow.py"), dag_file)
+    dag = _load(dag_file)
+    assert "schedule='30 6 * * 1-5'" in dag_file.read_text()
+
+    restriction = TimeRestriction(earliest=None, latest=None, catchup=True)
+    start = datetime.datetime(2026, 11, 23, 0, 0, tzinfo=datetime.UTC)  # a Monday
+    timetable = core_timetable(dag.timetable)
+    fire_times = []
+    last = DataInterval(start, start)
+    for _ in range(6):
+        info = timetable.next_dagrun_info(last_automated_data_interval=last, restriction=restriction)
+        fire_times.append(info.run_after)
+        last = info.data_interval
+    assert [t.strftime("%a %H:%M:%S") for t in fire_times] == [
+        "Mon 06:30:00",
+        "Tue 06:30:00",
+        "Wed 06:30:00",
+        "Thu 06:30:00",
+        "Fri 06:30:00",
+        "Mon 06:30:00",
+    ]
+
+
+def test_every_problem_is_reported_at_once_and_nothing_is_written(flow_copy: Any, tmp_path: Path) -> None:
+    dag_file = tmp_path / "bad_dag.py"
+    dag_file.write_text("# the previous, working DAG\n")
+
+    with pytest.raises(subprocess.CalledProcessError) as failure:
+        create_dag(flow_copy("unsupported_flow.py"), dag_file)
+
+    message = failure.value.stdout + failure.value.stderr
+    assert "5 problems" in message
+    assert "step 'start': is a switch step" in message
+    assert "step 'inner': is inside a nested foreach" in message
+    assert "step 'leaf' @catch: is not supported on Airflow yet" in message
+    assert "Remove @catch from step 'leaf'" in message
+    assert "parameter 'needed': has no default" in message
+    assert dag_file.read_text() == "# the previous, working DAG\n"
+    assert list(tmp_path.glob(".metaflow-dag-*")) == []
+
+
+def test_dag_from_an_incompatible_provider_version_fails_to_load_clearly(
+    flow_copy: Any, tmp_path: Path
+) -> None:
+    dag_file = tmp_path / "future_dag.py"
+    create_dag(flow_copy("linear_flow.py"), dag_file)
+    dag_file.write_text(dag_file.read_text().replace("dag_format=1", "dag_format=99"))
+
+    bag = get_dagbag_class()(dag_folder=str(dag_file))
+
+    (error,) = bag.import_errors.values()
+    assert "DAG format 99" in error and "Regenerate the DAG" in error

@@ -1,0 +1,76 @@
+from airflow_provider_metaflow.runtime.command import StepInvocation, init_command, step_command
+from airflow_provider_metaflow.runtime.settings import MetaflowSettings
+
+SETTINGS = MetaflowSettings(
+    datastore="local", datastore_root="/data/.metaflow", metadata="local", environment="local"
+)
+
+
+def test_step_command_puts_top_level_options_before_the_step_command() -> None:
+    argv = step_command(
+        "py",
+        "flow.py",
+        SETTINGS,
+        StepInvocation(
+            step="train",
+            run_id="airflow-1",
+            task_id="t-2",
+            input_paths="airflow-1/start/t",
+            split_index=2,
+            retry_count=1,
+            max_user_code_retries=3,
+            tags=("x",),
+            namespace="ns",
+        ),
+    )
+    assert argv[:8] == [
+        "py",
+        "flow.py",
+        "--quiet",
+        "--no-pylint",
+        "--metadata=local",
+        "--environment=local",
+        "--datastore=local",
+        "--datastore-root=/data/.metaflow",
+    ]
+    step_part = argv[8:]
+    assert step_part[:2] == ["step", "train"]
+    assert step_part[2:] == [
+        "--run-id",
+        "airflow-1",
+        "--task-id",
+        "t-2",
+        "--input-paths",
+        "airflow-1/start/t",
+        "--split-index",
+        "2",
+        "--retry-count",
+        "1",
+        "--max-user-code-retries",
+        "3",
+        "--tag",
+        "x",
+        "--namespace",
+        "ns",
+    ]
+
+
+def test_wide_joins_read_input_paths_from_a_file() -> None:
+    argv = step_command(
+        "py",
+        "flow.py",
+        SETTINGS,
+        StepInvocation(
+            step="join",
+            run_id="r",
+            task_id="t",
+            input_paths_file="/tmp/paths",
+        ),
+    )
+    assert "--input-paths-filename" in argv and "--input-paths" not in argv
+
+
+def test_init_passes_each_parameter_as_one_token() -> None:
+    argv = init_command("py", "flow.py", SETTINGS, "r", "params", {"alpha": "-1", "text": "a b\n$(x)"})
+    assert argv[-2:] == ["--alpha=-1", "--text=a b\n$(x)"]
+    assert argv[8:12] == ["init", "--run-id", "r", "--task-id"]
