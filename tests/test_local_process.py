@@ -11,29 +11,9 @@ import threading
 import time
 from pathlib import Path
 
+from process_helpers import wait_dead
+
 from airflow_provider_metaflow.backends.local import LocalProcess
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is dead for our purposes
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def _wait_dead(pid: int, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return True
-        time.sleep(0.05)
-    return False
-
 
 SPAWNER = textwrap.dedent(
     """
@@ -84,7 +64,7 @@ def test_terminate_ends_the_step_and_its_children(tmp_path: Path) -> None:
     runner.join(timeout=15)
 
     assert not runner.is_alive()
-    assert _wait_dead(step_pid) and _wait_dead(pids[0])
+    assert wait_dead(step_pid) and wait_dead(pids[0])
 
 
 def test_children_left_behind_by_a_finished_step_are_ended(tmp_path: Path) -> None:
@@ -94,7 +74,7 @@ def test_children_left_behind_by_a_finished_step_are_ended(tmp_path: Path) -> No
     code = process.run(lambda stream, line: pids.append(int(line)) if line.strip().isdigit() else None)
 
     assert code == 0
-    assert _wait_dead(pids[0])
+    assert wait_dead(pids[0])
 
 
 def test_step_dies_when_the_task_process_is_killed(tmp_path: Path) -> None:
@@ -122,6 +102,6 @@ def test_step_dies_when_the_task_process_is_killed(tmp_path: Path) -> None:
     task.wait()
 
     try:
-        assert _wait_dead(step_pid)
+        assert wait_dead(step_pid)
     finally:  # the signal reaches the step only; its own children are on_kill's job
         os.kill(grandchild, signal.SIGKILL)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from process_helpers import wait_dead
 
 from airflow_provider_metaflow.testing import run_dag
 
@@ -32,20 +32,6 @@ with DAG(dag_id="sleepy", schedule=None) as dag:
 """
 
 
-def _dead(pid: int, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-            with open(f"/proc/{pid}/stat") as handle:
-                if handle.read().split()[2] == "Z":
-                    return True
-        except (ProcessLookupError, FileNotFoundError):
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_execution_timeout_ends_step_and_its_children(
     flow_copy: Any, dag_path: Path, airflow_db: Any, tmp_path: Path
 ) -> None:
@@ -59,5 +45,5 @@ def test_execution_timeout_ends_step_and_its_children(
     assert result.state == "failed"
     assert time.monotonic() - started < 120
     step_pid, grandchild_pid = (int(pid) for pid in pid_file.read_text().split())
-    assert _dead(step_pid), "the Metaflow step outlived its timed-out task"
-    assert _dead(grandchild_pid), "a process started by the step outlived its timed-out task"
+    assert wait_dead(step_pid), "the Metaflow step outlived its timed-out task"
+    assert wait_dead(grandchild_pid), "a process started by the step outlived its timed-out task"

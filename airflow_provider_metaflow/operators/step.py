@@ -37,6 +37,7 @@ class MetaflowStepOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("env",)
     ui_color = "#eaf4fc"
+    _task_run: StepTaskRun | None = None  # set while executing, for on_kill
 
     def __init__(
         self,
@@ -60,7 +61,6 @@ class MetaflowStepOperator(BaseOperator):
         self.split_index = split_index
         self.env = dict(env or {})
         self.error_retries = error_retries
-        self._task_run: StepTaskRun | None = None
 
     def execute(self, context: Any) -> Any:
         from airflow_provider_metaflow.operators.task_run import StepTaskRun
