@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from airflow_provider_metaflow.version import DAG_FORMAT, SUPPORTED_DAG_FORMATS, __version__
@@ -28,6 +28,8 @@ class MetaflowFlow:
     python: the interpreter that runs steps; the worker's own when None.
     parameters: the flow's Parameter names, forwarded from the DAG's params to the run;
         when None, every DAG param is forwarded.
+    json_parameters: the Parameters Metaflow reads as JSON (JSONType): sent as JSON text.
+    configs: Config values resolved at `create`, as JSON text by Config name.
     tags: Metaflow tags for every task of every run.
     namespace: the Metaflow namespace steps run in (`--namespace`).
     dag_format: the generated-DAG format the file was written in; checked at parse time.
@@ -37,6 +39,8 @@ class MetaflowFlow:
     file: str
     python: str | None = None
     parameters: Sequence[str] | None = None
+    json_parameters: Sequence[str] = field(default_factory=tuple)
+    configs: Mapping[str, str] = field(default_factory=dict)
     tags: Sequence[str] = field(default_factory=tuple)
     namespace: str | None = None
     dag_format: int = DAG_FORMAT

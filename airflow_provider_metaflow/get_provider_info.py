@@ -32,4 +32,24 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        "extra-links": ["airflow_provider_metaflow.links.MetaflowTaskLink"],
+        "config": {
+            "metaflow": {
+                "description": "Options for the Metaflow provider.",
+                "options": {
+                    "ui_url": {
+                        "description": (
+                            "Base URL of the Metaflow UI. Each Metaflow task in Airflow gets an extra "
+                            "link to {ui_url}/{flow}/{run}/{step}/{task}. Read on the workers when a "
+                            "task finishes. When unset, Metaflow's METAFLOW_UI_URL environment "
+                            "variable is used; with neither, the link is hidden.\n"
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "https://metaflow-ui.example.com",
+                        "default": "",
+                    }
+                },
+            }
+        },
     }

@@ -13,17 +13,23 @@ from typing import Any
 
 PLAN_SCHEMA_VERSION = 1
 
-ParameterValue = str | int | float | bool
-
 
 @dataclass(frozen=True)
 class ParameterPlan:
-    """A flow Parameter as an Airflow DAG param (JSON-schema typed)."""
+    """A flow Parameter as an Airflow DAG param (JSON-schema typed).
+
+    json_type is None for a JSONType parameter whose default does not pin a type. A required
+    parameter without a default has has_default False, and Airflow's trigger form asks for it.
+    is_json marks values Metaflow reads as JSON text (JSONType), so the start task sends
+    json.dumps(value) rather than str(value).
+    """
 
     name: str
-    json_type: str  # "string" | "integer" | "number" | "boolean"
-    default: ParameterValue
+    json_type: str | None
+    default: Any = None
+    has_default: bool = True
     description: str | None = None
+    is_json: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,8 @@ class FlowPlan:
     dagrun_timeout_seconds: int | None = None
     pool: str | None = None
     is_paused_upon_creation: bool | None = None
+    # Config values resolved at `create`, as JSON text, passed to every Metaflow command.
+    configs: tuple[tuple[str, str], ...] = ()
     schema_version: int = field(default=PLAN_SCHEMA_VERSION)
 
     def step(self, name: str) -> StepPlan:
@@ -81,4 +89,5 @@ class FlowPlan:
             )
         steps = tuple(StepPlan(**{**s, "parents": tuple(s["parents"])}) for s in data.pop("steps"))
         parameters = tuple(ParameterPlan(**p) for p in data.pop("parameters"))
-        return cls(steps=steps, parameters=parameters, tags=tuple(data.pop("tags")), **data)
+        configs = tuple((name, value) for name, value in data.pop("configs"))
+        return cls(steps=steps, parameters=parameters, tags=tuple(data.pop("tags")), configs=configs, **data)

@@ -35,9 +35,11 @@ def airflow_db(test_env: TestEnvironment) -> TestEnvironment:
 
 @pytest.fixture
 def flow_copy(test_env: TestEnvironment):  # type: ignore[no-untyped-def]
-    """Copy a test flow into the session's flows folder and return its path."""
+    """Copy a test flow (and the data files test flows read) into the session's flows folder."""
 
     def copy(name: str) -> Path:
+        for data_file in FLOWS.glob("*.txt"):
+            shutil.copy(data_file, test_env.flows_folder / data_file.name)
         target = test_env.flows_folder / name
         shutil.copy(FLOWS / name, target)
         return target

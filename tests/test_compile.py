@@ -14,8 +14,9 @@ import pytest
 from airflow_provider_metaflow.testing import create_dag
 from airflow_provider_metaflow.version_compat import core_timetable, get_dagbag_class
 
+REFUSED_FLOWS = {"unsupported_flow.py", "scheduled_required_flow.py"}
 FLOWS = sorted(
-    p.name for p in (Path(__file__).parent / "flows").glob("*_flow.py") if p.name != "unsupported_flow.py"
+    p.name for p in (Path(__file__).parent / "flows").glob("*_flow.py") if p.name not in REFUSED_FLOWS
 )
 
 
@@ -169,12 +170,11 @@ def test_every_problem_is_reported_at_once_and_nothing_is_written(flow_copy: Any
         create_dag(flow_copy("unsupported_flow.py"), dag_file)
 
     message = failure.value.stdout + failure.value.stderr
-    assert "5 problems" in message
+    assert "4 problems" in message
     assert "step 'start': is a switch step" in message
     assert "step 'inner': is inside a nested foreach" in message
     assert "step 'leaf' @catch: is not supported on Airflow yet" in message
     assert "Remove @catch from step 'leaf'" in message
-    assert "parameter 'needed': has no default" in message
     assert dag_file.read_text() == "# the previous, working DAG\n"
     assert list(tmp_path.glob(".metaflow-dag-*")) == []
 
@@ -190,3 +190,15 @@ def test_dag_from_an_incompatible_provider_version_fails_to_load_clearly(
 
     (error,) = bag.import_errors.values()
     assert "DAG format 99" in error and "Regenerate the DAG" in error
+
+
+def test_required_parameter_without_default_cannot_be_scheduled(flow_copy: Any, tmp_path: Path) -> None:
+    dag_file = tmp_path / "scheduled_required_dag.py"
+
+    with pytest.raises(subprocess.CalledProcessError) as failure:
+        create_dag(flow_copy("scheduled_required_flow.py"), dag_file)
+
+    message = failure.value.stdout + failure.value.stderr
+    assert "parameter 'day': is required and has no default, and the flow has @schedule" in message
+    assert "Give it a default, or remove @schedule" in message
+    assert not dag_file.exists()

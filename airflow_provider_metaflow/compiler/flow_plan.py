@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_metaflow.compiler.errors import FlowCompileError, Problem
-from airflow_provider_metaflow.compiler.parameters import parameter_plans
+from airflow_provider_metaflow.compiler.parameters import config_values, parameter_plans
 from airflow_provider_metaflow.compiler.schedule import schedule_from_attributes
 from airflow_provider_metaflow.compiler.steps import step_settings
 from airflow_provider_metaflow.plan import FlowPlan, StepPlan
@@ -33,10 +33,10 @@ def build_plan(flow: Any, graph: Any, flow_file: str, options: DeployOptions) ->
     """Describe `flow` for Airflow, or raise FlowCompileError listing all problems."""
     problems: list[Problem] = []
     steps = [_step_plan(graph, graph[name], problems) for name in _topological(graph)]
-    parameters, parameter_problems = parameter_plans(flow)
-    problems += parameter_problems
     schedule, schedule_problems = _schedule(flow)
     problems += schedule_problems
+    parameters, parameter_problems = parameter_plans(flow, has_schedule=schedule is not None)
+    problems += parameter_problems
     problems += _flow_decorator_problems(flow)
     if problems:
         raise FlowCompileError(graph.name, problems)
@@ -54,6 +54,7 @@ def build_plan(flow: Any, graph: Any, flow_file: str, options: DeployOptions) ->
         dagrun_timeout_seconds=options.workflow_timeout,
         pool=options.worker_pool,
         is_paused_upon_creation=options.is_paused_upon_creation,
+        configs=tuple(config_values(flow)),
     )
 
 

@@ -1,76 +1,92 @@
-"""Flow Parameters -> typed Airflow DAG params (JSON schema types)."""
+"""Flow Parameters -> typed Airflow DAG params (JSON schema types), and Config values.
+
+Defaults computed at deploy time (functions, IncludeFile uploads, config_expr) are evaluated
+here, once, at `create`, the way Metaflow's other schedulers do.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from airflow_provider_metaflow.compiler.errors import Problem
 from airflow_provider_metaflow.plan import ParameterPlan
 
 _JSON_TYPES: dict[type, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
+_JSON_TYPES_OF_VALUES: dict[type, str] = {dict: "object", list: "array", **_JSON_TYPES}
 
 
-def parameter_plans(flow: Any) -> tuple[list[ParameterPlan], list[Problem]]:
+def parameter_plans(flow: Any, has_schedule: bool) -> tuple[list[ParameterPlan], list[Problem]]:
     plans: list[ParameterPlan] = []
     problems: list[Problem] = []
     for _attribute, param in flow._get_parameters():
-        where = f"parameter {param.name!r}"
         if getattr(param, "IS_CONFIG_PARAMETER", False):
-            problems.append(
-                Problem(
-                    f"config {param.name!r}",
-                    "Config values are not supported on Airflow yet.",
-                    "Use a Parameter for now.",
-                )
-            )
             continue
-        kwargs = param.kwargs
-        default = kwargs.get("default")
-        if type(param).__name__ == "IncludeFile":
-            problems.append(
-                Problem(
-                    where,
-                    "is an IncludeFile, not supported yet.",
-                    "Use a str Parameter holding a path for now.",
-                )
-            )
-            continue
-        if default is None:
-            problems.append(
-                Problem(
-                    where,
-                    "has no default; Parameters without defaults are not supported yet.",
-                    "Give it a default value.",
-                )
-            )
-            continue
-        if callable(default):
-            problems.append(
-                Problem(
-                    where,
-                    "has a default computed by a function, not supported yet.",
-                    "Give it a literal default value.",
-                )
-            )
-            continue
-        declared = kwargs.get("type") or type(default)
-        json_type = _JSON_TYPES.get(declared) if isinstance(declared, type) else None
-        if json_type is None:
-            problems.append(
-                Problem(
-                    where,
-                    f"has type {getattr(declared, '__name__', declared)!r}; only str, int, float and "
-                    "bool are supported yet.",
-                    "Use one of those types.",
-                )
-            )
-            continue
-        plans.append(
-            ParameterPlan(
-                name=param.name,
-                json_type=json_type,
-                default=declared(default),
-                description=kwargs.get("help"),
-            )
-        )
+        plan, problem = _parameter_plan(param, has_schedule)
+        if problem is not None:
+            problems.append(problem)
+        elif plan is not None:
+            plans.append(plan)
     return plans, problems
+
+
+def config_values(flow: Any) -> list[tuple[str, str]]:
+    """Config values as Metaflow resolved them for this `create` (--config / --config-value)."""
+    from metaflow.flowspec import FlowStateItems
+
+    configs = flow._flow_state[FlowStateItems.CONFIGS] or {}
+    return [(name, json.dumps(value, sort_keys=True)) for name, value in sorted(configs.items())]
+
+
+def _parameter_plan(param: Any, has_schedule: bool) -> tuple[ParameterPlan | None, Problem | None]:
+    from metaflow import JSONType
+    from metaflow.includefile import IncludeFile
+    from metaflow.parameters import deploy_time_eval
+
+    where = f"parameter {param.name!r}"
+    kwargs = param.kwargs
+    description = kwargs.get("help")
+    required = bool(kwargs.get("required", False))
+    is_json = kwargs.get("type") == JSONType
+    try:
+        default = deploy_time_eval(kwargs.get("default"))
+    except Exception as error:  # noqa: BLE001 - user code: report it as a compile problem
+        return None, Problem(
+            where,
+            f"its default could not be computed at deploy time ({error!r}).",
+            "Fix the default function, or give the parameter a literal default.",
+        )
+    if default is None:
+        if not required:
+            # Metaflow passes None to the flow for an optional parameter left unset.
+            return ParameterPlan(param.name, None, None, True, description, is_json), None
+        if has_schedule:
+            return None, Problem(
+                where,
+                "is required and has no default, and the flow has @schedule: Airflow "
+                "refuses scheduled DAGs whose params have no default.",
+                "Give it a default, or remove @schedule and trigger the DAG with --conf.",
+            )
+        json_type = None if is_json else _declared_json_type(kwargs.get("type"))
+        return ParameterPlan(param.name, json_type, None, False, description, is_json), None
+    if isinstance(param, IncludeFile):
+        # The file was read and stored in the datastore just now; the value is its descriptor.
+        return ParameterPlan(param.name, "string", str(default), True, description), None
+    if is_json:
+        value = json.loads(default) if isinstance(default, str) else default
+        return ParameterPlan(
+            param.name, _JSON_TYPES_OF_VALUES.get(type(value)), value, True, description, True
+        ), None
+    declared = kwargs.get("type") or type(default)
+    json_type = _declared_json_type(declared)
+    if json_type is None:
+        return None, Problem(
+            where,
+            f"has type {getattr(declared, '__name__', declared)!r}, which Airflow params cannot carry.",
+            "Use str, int, float, bool or JSONType.",
+        )
+    return ParameterPlan(param.name, json_type, declared(default), True, description), None
+
+
+def _declared_json_type(declared: Any) -> str | None:
+    return _JSON_TYPES.get(declared) if isinstance(declared, type) else None

@@ -80,6 +80,11 @@ def _docstring_safe(text: str) -> str:
 def _flow(plan: FlowPlan, flow_path: str) -> str:
     lines = ["flow = MetaflowFlow(", f"    {plan.flow_name!r},", f"    file={flow_path!r},"]
     lines.append(f"    parameters={[p.name for p in plan.parameters]!r},")
+    json_parameters = [p.name for p in plan.parameters if p.is_json]
+    if json_parameters:
+        lines.append(f"    json_parameters={json_parameters!r},")
+    if plan.configs:
+        lines.append(f"    configs={dict(plan.configs)!r},")
     if plan.tags:
         lines.append(f"    tags={list(plan.tags)!r},")
     if plan.namespace is not None:
@@ -109,7 +114,11 @@ def _dag_open(plan: FlowPlan) -> str:
 
 
 def _param(parameter: ParameterPlan) -> str:
-    args = [repr(parameter.default), f"type={parameter.json_type!r}"]
+    args = [repr(parameter.default)] if parameter.has_default else []
+    if parameter.json_type is not None:
+        args.append(f"type={parameter.json_type!r}")
+    elif parameter.has_default and parameter.default is None:
+        args.append("type=['null', 'string', 'number', 'integer', 'boolean', 'object', 'array']")
     if parameter.description:
         args.append(f"description={parameter.description!r}")
     return f"Param({', '.join(args)})"

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_metaflow.flow import MetaflowFlow
+from airflow_provider_metaflow.links import MetaflowTaskLink
 
 if TYPE_CHECKING:
     from airflow_provider_metaflow.operators.task_run import StepTaskRun
@@ -37,6 +38,7 @@ class MetaflowStepOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("env",)
     ui_color = "#eaf4fc"
+    operator_extra_links = (MetaflowTaskLink(),)
     _task_run: StepTaskRun | None = None  # set while executing, for on_kill
 
     def __init__(

@@ -6,6 +6,7 @@ imported further down, by the runtime modules, only when needed.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -14,7 +15,13 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_metaflow.backends.local import LocalProcess
 from airflow_provider_metaflow.runtime import datastore
 from airflow_provider_metaflow.runtime.attempts import AttemptPlan, AttemptsExhausted, plan_attempt
-from airflow_provider_metaflow.runtime.command import StepInvocation, init_command, step_command
+from airflow_provider_metaflow.runtime.command import (
+    FlowCommand,
+    StepInvocation,
+    config_file_content,
+    init_command,
+    step_command,
+)
 from airflow_provider_metaflow.runtime.ids import (
     MAX_INLINE_INPUT_PATHS,
     PARAMETERS_STEP,
@@ -74,12 +81,11 @@ class StepTaskRun:
             )
         self.settings = resolve_settings(self.flow_dir)
         env = self._child_env()
-        if not self.operator.inputs:
-            self._init_parameters(env)
-        with tempfile.TemporaryDirectory(prefix="metaflow-inputs-") as scratch:
-            argv = step_command(
-                self.flow.interpreter(), self.flow_file, self.settings, self._invocation(scratch)
-            )
+        with tempfile.TemporaryDirectory(prefix="metaflow-task-") as scratch:
+            flow_command = self._flow_command(scratch)
+            if not self.operator.inputs:
+                self._init_parameters(flow_command, env)
+            argv = step_command(flow_command, self._invocation(scratch))
             self.log.info("Metaflow task %s, attempt %d", self.pathspec, self.attempt.attempt)
             self.log.info("Running %s", " ".join(argv))  # no Parameter values: those go to init
             returncode = self._run_logged(argv, env)
@@ -89,6 +95,16 @@ class StepTaskRun:
                 f"code {returncode}; its output is above and in Task('{self.pathspec}').stderr."
             )
         self.context["ti"].xcom_push(key=XCOM_PATHSPEC_KEY, value=self.pathspec)
+
+    def _flow_command(self, scratch: str) -> FlowCommand:
+        config_file = None
+        if self.flow.configs:
+            config_file = os.path.join(scratch, "configs.json")
+            with open(config_file, "w", encoding="utf-8") as handle:
+                handle.write(config_file_content(self.flow.configs))
+        return FlowCommand(
+            self.flow.interpreter(), self.flow_file, self.settings, tuple(self.flow.configs), config_file
+        )
 
     def kill(self) -> None:
         if self._process is not None:
@@ -135,7 +151,7 @@ class StepTaskRun:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
-    def _init_parameters(self, env: Mapping[str, str]) -> None:
+    def _init_parameters(self, flow_command: FlowCommand, env: Mapping[str, str]) -> None:
         """Persist the run's Parameters once: a retried or cleared start must not redo it."""
         if datastore.task_is_done(
             self.settings, self.flow.name, self.run_id, PARAMETERS_STEP, PARAMETERS_TASK_ID
@@ -144,9 +160,7 @@ class StepTaskRun:
             return
         values = self._parameter_values(self.context.get("params") or {})
         argv = init_command(
-            self.flow.interpreter(),
-            self.flow_file,
-            self.settings,
+            flow_command,
             self.run_id,
             PARAMETERS_TASK_ID,
             values,
@@ -163,8 +177,14 @@ class StepTaskRun:
             )
 
     def _parameter_values(self, params: Mapping[str, Any]) -> dict[str, str]:
+        """Values for `init`; a parameter left unset (None) keeps Metaflow's own default."""
         names = self.flow.parameters if self.flow.parameters is not None else list(params)
-        return {name: _cli_value(params[name]) for name in names if name in params}
+        json_names = set(self.flow.json_parameters)
+        return {
+            name: json.dumps(params[name]) if name in json_names else _cli_value(params[name])
+            for name in names
+            if params.get(name) is not None
+        }
 
     def _run_logged(self, argv: Sequence[str], env: Mapping[str, str]) -> int:
         """Stream output to the Airflow log and keep it for Metaflow's own log store."""

@@ -6,6 +6,7 @@ Top-level options come first, then the command, the way Metaflow's own runtime c
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -26,23 +27,43 @@ class StepInvocation:
     namespace: str | None = None
 
 
-def top_level_options(python: str, flow_file: str, settings: MetaflowSettings) -> list[str]:
-    return [
-        python,
-        flow_file,
-        "--quiet",
-        "--no-pylint",
-        f"--metadata={settings.metadata}",
-        f"--environment={settings.environment}",
-        f"--datastore={settings.datastore}",
-        f"--datastore-root={settings.datastore_root}",
-    ]
+@dataclass(frozen=True)
+class FlowCommand:
+    """How every Metaflow command of one flow starts: interpreter, file, top-level options."""
+
+    python: str
+    flow_file: str
+    settings: MetaflowSettings
+    # Config names whose values are in config_file, which Metaflow reads the way its own
+    # runtime passes resolved configs (--local-config-file plus --config-value NAME kv.NAME).
+    config_names: Sequence[str] = ()
+    config_file: str | None = None
+
+    def argv(self) -> list[str]:
+        argv = [
+            self.python,
+            self.flow_file,
+            "--quiet",
+            "--no-pylint",
+            f"--metadata={self.settings.metadata}",
+            f"--environment={self.settings.environment}",
+            f"--datastore={self.settings.datastore}",
+            f"--datastore-root={self.settings.datastore_root}",
+        ]
+        if self.config_names and self.config_file:
+            argv.append(f"--local-config-file={self.config_file}")
+            for name in self.config_names:
+                argv += ["--config-value", name, f"kv.{name}"]
+        return argv
 
 
-def step_command(
-    python: str, flow_file: str, settings: MetaflowSettings, invocation: StepInvocation
-) -> list[str]:
-    argv = top_level_options(python, flow_file, settings)
+def config_file_content(configs: Mapping[str, str]) -> str:
+    """The --local-config-file for configs given as JSON text of Metaflow's (value, is_plain)."""
+    return json.dumps({"user_configs": {name: json.loads(value) for name, value in configs.items()}})
+
+
+def step_command(flow: FlowCommand, invocation: StepInvocation) -> list[str]:
+    argv = flow.argv()
     argv += ["step", invocation.step, "--run-id", invocation.run_id, "--task-id", invocation.task_id]
     if invocation.input_paths_file is not None:
         argv += ["--input-paths-filename", invocation.input_paths_file]
@@ -60,16 +81,14 @@ def step_command(
 
 
 def init_command(
-    python: str,
-    flow_file: str,
-    settings: MetaflowSettings,
+    flow: FlowCommand,
     run_id: str,
     task_id: str,
     parameter_values: Mapping[str, str],
     tags: Sequence[str] = (),
 ) -> list[str]:
     """`init` persists the run's Parameters in RUN/_parameters/TASK, which `start` reads."""
-    argv = top_level_options(python, flow_file, settings)
+    argv = flow.argv()
     argv += ["init", "--run-id", run_id, "--task-id", task_id]
     for tag in tags:
         argv += ["--tag", tag]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
 import subprocess
 import sys
@@ -86,7 +87,8 @@ def run_flow_locally(
     run_id_file = Path(flow_file).with_suffix(".run_id")
     argv = [sys.executable, str(flow_file), "--quiet", "run", "--run-id-file", str(run_id_file), *extra]
     for name, value in (parameters or {}).items():
-        argv.append(f"--{name}={value}")
+        text = json.dumps(value) if isinstance(value, dict | list) else str(value)
+        argv.append(f"--{name}={text}")
     completed = subprocess.run(  # noqa: S603 - argv list
         argv,
         cwd=os.path.dirname(os.path.abspath(flow_file)),

@@ -1,16 +1,23 @@
-from airflow_provider_metaflow.runtime.command import StepInvocation, init_command, step_command
+import json
+
+from airflow_provider_metaflow.runtime.command import (
+    FlowCommand,
+    StepInvocation,
+    config_file_content,
+    init_command,
+    step_command,
+)
 from airflow_provider_metaflow.runtime.settings import MetaflowSettings
 
 SETTINGS = MetaflowSettings(
     datastore="local", datastore_root="/data/.metaflow", metadata="local", environment="local"
 )
+FLOW = FlowCommand("py", "flow.py", SETTINGS)
 
 
 def test_step_command_puts_top_level_options_before_the_step_command() -> None:
     argv = step_command(
-        "py",
-        "flow.py",
-        SETTINGS,
+        FLOW,
         StepInvocation(
             step="train",
             run_id="airflow-1",
@@ -57,9 +64,7 @@ def test_step_command_puts_top_level_options_before_the_step_command() -> None:
 
 def test_wide_joins_read_input_paths_from_a_file() -> None:
     argv = step_command(
-        "py",
-        "flow.py",
-        SETTINGS,
+        FLOW,
         StepInvocation(
             step="join",
             run_id="r",
@@ -71,6 +76,24 @@ def test_wide_joins_read_input_paths_from_a_file() -> None:
 
 
 def test_init_passes_each_parameter_as_one_token() -> None:
-    argv = init_command("py", "flow.py", SETTINGS, "r", "params", {"alpha": "-1", "text": "a b\n$(x)"})
+    argv = init_command(FLOW, "r", "params", {"alpha": "-1", "text": "a b\n$(x)"})
     assert argv[-2:] == ["--alpha=-1", "--text=a b\n$(x)"]
     assert argv[8:12] == ["init", "--run-id", "r", "--task-id"]
+
+
+def test_configs_are_read_from_a_local_config_file_by_every_command() -> None:
+    flow = FlowCommand("py", "flow.py", SETTINGS, ("cfg",), "/scratch/configs.json")
+    for argv in (
+        init_command(flow, "r", "params", {}),
+        step_command(flow, StepInvocation(step="start", run_id="r", task_id="t")),
+    ):
+        command = argv.index("init" if "init" in argv else "step")
+        top_level = argv[:command]
+        assert "--local-config-file=/scratch/configs.json" in top_level
+        position = top_level.index("--config-value")
+        assert top_level[position : position + 3] == ["--config-value", "cfg", "kv.cfg"]
+
+
+def test_config_file_holds_metaflows_value_and_plain_flag() -> None:
+    content = config_file_content({"cfg": '[{"a": "{{ x }}"}, false]'})
+    assert json.loads(content) == {"user_configs": {"cfg": [{"a": "{{ x }}"}, False]}}

@@ -16,7 +16,7 @@ PLAN = FlowPlan(
         StepPlan("end", "end", parents=("join",)),
     ),
     parameters=(
-        ParameterPlan("alpha", "number", 0.5, "learning rate"),
+        ParameterPlan("alpha", "number", 0.5, description="learning rate"),
         ParameterPlan("quote", "string", 'it\'s "{{ x }}"\n$(y)'),
     ),
     schedule="0 0 * * *",
