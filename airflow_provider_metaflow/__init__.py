@@ -15,14 +15,16 @@ if TYPE_CHECKING:
     from airflow_provider_metaflow.flow import MetaflowFlow
     from airflow_provider_metaflow.operators.foreach import MetaflowForeachOperator
     from airflow_provider_metaflow.operators.step import MetaflowStepOperator
+    from airflow_provider_metaflow.version_compat import cron_timetable
 
 _LAZY_NAMES = {
     "MetaflowFlow": "airflow_provider_metaflow.flow",
     "MetaflowStepOperator": "airflow_provider_metaflow.operators.step",
     "MetaflowForeachOperator": "airflow_provider_metaflow.operators.foreach",
+    "cron_timetable": "airflow_provider_metaflow.version_compat",
 }
 
-__all__ = ["MetaflowFlow", "MetaflowForeachOperator", "MetaflowStepOperator", "__version__"]
+__all__ = ["MetaflowFlow", "MetaflowForeachOperator", "MetaflowStepOperator", "__version__", "cron_timetable"]
 
 
 def __getattr__(name: str) -> Any:

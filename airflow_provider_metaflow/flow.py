@@ -32,6 +32,11 @@ class MetaflowFlow:
     configs: Config values resolved at `create`, as JSON text by Config name.
     tags: Metaflow tags for every task of every run.
     namespace: the Metaflow namespace steps run in (`--namespace`).
+    user: the Metaflow user steps run as (the deployer); the worker's METAFLOW_USER, else
+        "airflow", when None.
+    production_token: the deployment's production token (METAFLOW_PRODUCTION_TOKEN).
+    top_level_options: extra options for every Metaflow command, such as @project's
+        `--branch NAME` or `--production`.
     dag_format: the generated-DAG format the file was written in; checked at parse time.
     """
 
@@ -43,6 +48,9 @@ class MetaflowFlow:
     configs: Mapping[str, str] = field(default_factory=dict)
     tags: Sequence[str] = field(default_factory=tuple)
     namespace: str | None = None
+    user: str | None = None
+    production_token: str | None = None
+    top_level_options: Sequence[str] = field(default_factory=tuple)
     dag_format: int = DAG_FORMAT
 
     def __post_init__(self) -> None:

@@ -43,9 +43,12 @@ class StepPlan:
     foreach: str | None = None
     # For the join that closes a foreach: that foreach step. Its parents ran once per split.
     join_of: str | None = None
-    retries: int = 0
+    retries: int = 0  # Airflow retries: @retry's times plus error_retries
     retry_delay_seconds: int = 0
     timeout_seconds: int | None = None
+    error_retries: int = 0  # 1 with @catch: the last try of a cycle runs Metaflow's fallback
+    environment: dict[str, str] = field(default_factory=dict)  # @environment vars
+    resources: dict[str, Any] = field(default_factory=dict)  # @resources, for compute backends
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class FlowPlan:
     steps: tuple[StepPlan, ...]  # topological order, start first
     parameters: tuple[ParameterPlan, ...] = ()
     schedule: str | None = None  # five-field cron, Airflow's reading
+    schedule_timezone: str | None = None  # IANA name; None means UTC
     description: str | None = None
     tags: tuple[str, ...] = ()
     namespace: str | None = None
@@ -67,6 +71,9 @@ class FlowPlan:
     is_paused_upon_creation: bool | None = None
     # Config values resolved at `create`, as JSON text, passed to every Metaflow command.
     configs: tuple[tuple[str, str], ...] = ()
+    user: str | None = None  # the deployer; steps run as this Metaflow user, as on other schedulers
+    production_token: str | None = None  # names the deployment's namespace, production:TOKEN
+    top_level_options: tuple[str, ...] = ()  # @project's --branch / --production
     schema_version: int = field(default=PLAN_SCHEMA_VERSION)
 
     def step(self, name: str) -> StepPlan:
@@ -90,4 +97,11 @@ class FlowPlan:
         steps = tuple(StepPlan(**{**s, "parents": tuple(s["parents"])}) for s in data.pop("steps"))
         parameters = tuple(ParameterPlan(**p) for p in data.pop("parameters"))
         configs = tuple((name, value) for name, value in data.pop("configs"))
-        return cls(steps=steps, parameters=parameters, tags=tuple(data.pop("tags")), configs=configs, **data)
+        return cls(
+            steps=steps,
+            parameters=parameters,
+            tags=tuple(data.pop("tags")),
+            configs=configs,
+            top_level_options=tuple(data.pop("top_level_options")),
+            **data,
+        )

@@ -13,6 +13,7 @@ __all__ = [
     "AirflowException",
     "AirflowFailException",
     "core_timetable",
+    "cron_timetable",
     "get_airflow_conf",
     "get_dagbag_class",
 ]
@@ -53,3 +54,15 @@ def core_timetable(timetable: Any) -> Any:
     except ImportError:  # Airflow 3.1
         return timetable
     return coerce_to_core_timetable(timetable)
+
+
+def cron_timetable(expression: str, *, timezone: str) -> Any:
+    """A cron schedule in a time zone: fires once per match, at that zone's wall-clock time.
+
+    `airflow.sdk.CronTriggerTimetable` from 3.2; the scheduler's own class on 3.1.
+    """
+    try:
+        from airflow.sdk import CronTriggerTimetable
+    except ImportError:  # Airflow 3.1
+        from airflow.timetables.trigger import CronTriggerTimetable  # type: ignore[assignment]
+    return CronTriggerTimetable(expression, timezone=timezone)

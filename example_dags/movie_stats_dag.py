@@ -14,6 +14,8 @@ flow = MetaflowFlow(
     'MovieStatsFlow',
     file='flows/movie_stats_flow.py',
     parameters=['genre', 'include_classics', 'min_votes', 'rating_scale'],
+    user='example',
+    production_token='moviestatsflow-0-dahx',
     dag_format=1,
 )
 

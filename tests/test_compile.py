@@ -162,6 +162,27 @@ def test_schedule_fires_once_per_period(flow_copy: Any, tmp_path: Path) -> None:
     ]
 
 
+def test_schedule_keeps_its_timezone(flow_copy: Any, tmp_path: Path) -> None:
+    from airflow.timetables.base import DataInterval, TimeRestriction
+
+    dag_file = tmp_path / "scheduled_tz_dag.py"
+    create_dag(flow_copy("scheduled_tz_flow.py"), dag_file)
+    assert "schedule=cron_timetable('0 9 * * MON-FRI', timezone='Europe/Paris')" in dag_file.read_text()
+    timetable = core_timetable(_load(dag_file).timetable)
+
+    restriction = TimeRestriction(earliest=None, latest=None, catchup=True)
+    fire_times = []
+    for start in (
+        datetime.datetime(2026, 1, 12, tzinfo=datetime.UTC),
+        datetime.datetime(2026, 7, 13, tzinfo=datetime.UTC),
+    ):
+        info = timetable.next_dagrun_info(
+            last_automated_data_interval=DataInterval(start, start), restriction=restriction
+        )
+        fire_times.append(info.run_after.in_timezone("UTC").strftime("%a %H:%M"))
+    assert fire_times == ["Mon 08:00", "Mon 07:00"]  # 09:00 in Paris in winter and in summer
+
+
 def test_every_problem_is_reported_at_once_and_nothing_is_written(flow_copy: Any, tmp_path: Path) -> None:
     dag_file = tmp_path / "bad_dag.py"
     dag_file.write_text("# the previous, working DAG\n")
@@ -173,8 +194,7 @@ def test_every_problem_is_reported_at_once_and_nothing_is_written(flow_copy: Any
     assert "4 problems" in message
     assert "step 'start': is a switch step" in message
     assert "step 'inner': is inside a nested foreach" in message
-    assert "step 'leaf' @catch: is not supported on Airflow yet" in message
-    assert "Remove @catch from step 'leaf'" in message
+    assert "flow decorator @trigger: is not supported on Airflow yet" in message
     assert dag_file.read_text() == "# the previous, working DAG\n"
     assert list(tmp_path.glob(".metaflow-dag-*")) == []
 
@@ -202,3 +222,44 @@ def test_required_parameter_without_default_cannot_be_scheduled(flow_copy: Any, 
     assert "parameter 'day': is required and has no default, and the flow has @schedule" in message
     assert "Give it a default, or remove @schedule" in message
     assert not dag_file.exists()
+
+
+@pytest.mark.parametrize(
+    ("decorator", "remedy"),
+    [
+        ("batch", "deploy this flow with `step-functions create`"),
+        ("kubernetes", "deploy with `argo-workflows create`"),
+        ("conda", "Install the step's packages in the worker's environment"),
+    ],
+)
+def test_step_decorators_that_cannot_run_here_are_named_with_a_remedy(decorator: str, remedy: str) -> None:
+    """Metaflow's own checks refuse these without a cloud datastore before the compiler sees them,
+    so the compiler is given the flow's graph directly."""
+    import metaflow
+    from metaflow.graph import FlowGraph
+
+    from airflow_provider_metaflow.compiler.errors import FlowCompileError
+    from airflow_provider_metaflow.compiler.flow_plan import DeployOptions, build_plan
+
+    deco = getattr(metaflow, decorator)
+
+    class CloudFlow(metaflow.FlowSpec):
+        @metaflow.step
+        def start(self):  # type: ignore[no-untyped-def]
+            self.next(self.train)
+
+        @deco
+        @metaflow.step
+        def train(self):  # type: ignore[no-untyped-def]
+            self.next(self.end)
+
+        @metaflow.step
+        def end(self):  # type: ignore[no-untyped-def]
+            pass
+
+    with pytest.raises(FlowCompileError) as failure:
+        build_plan(CloudFlow, FlowGraph(CloudFlow), "/flows/cloud.py", DeployOptions(dag_id="CloudFlow"))
+
+    (problem,) = failure.value.problems
+    assert problem.where == f"step 'train' @{decorator}"
+    assert remedy in problem.fix

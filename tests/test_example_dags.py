@@ -65,9 +65,13 @@ def test_every_generated_example_dag_is_checked_for_staleness() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(GENERATED_DAGS))
-def test_generated_example_dag_matches_airflow_create(name: str, tmp_path: Path) -> None:
+def test_generated_example_dag_matches_airflow_create(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The same layout as example_dags/ (the DAG, and the flow under flows/), so the header's
-    # relative flow path is the same too and the texts compare as they are.
+    # relative flow path is the same too and the texts compare as they are. The DAG records the
+    # deploying user, so deploy as the same one.
+    monkeypatch.setenv("METAFLOW_USER", "example")
     flow_file = tmp_path / GENERATED_DAGS[name]
     flow_file.parent.mkdir(parents=True)
     shutil.copy(EXAMPLES / GENERATED_DAGS[name], flow_file)
@@ -76,7 +80,7 @@ def test_generated_example_dag_matches_airflow_create(name: str, tmp_path: Path)
 
     assert (tmp_path / name).read_text() == (EXAMPLES / name).read_text(), (
         f"example_dags/{name} is stale. Regenerate it: cd example_dags/{Path(GENERATED_DAGS[name]).parent} "
-        f"&& python {Path(GENERATED_DAGS[name]).name} --quiet airflow create ../{name}"
+        f"&& METAFLOW_USER=example python {Path(GENERATED_DAGS[name]).name} --quiet airflow create ../{name}"
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -60,11 +61,14 @@ def test_airflow_config_wins_over_metaflows_setting(no_ui_url: pytest.MonkeyPatc
     assert metaflow_ui_base_url() == "https://from-airflow.example"
 
 
+def _ti_key(task_id: str, map_index: int = -1) -> Any:
+    return SimpleNamespace(dag_id="d", task_id=task_id, run_id="r", try_number=1, map_index=map_index)
+
+
 def test_get_link_reads_the_pathspec_the_task_pushed(no_ui_url: pytest.MonkeyPatch) -> None:
     from airflow.sdk.execution_time.xcom import XCom
-    from airflow.sdk.types import TaskInstanceKey
 
-    key = TaskInstanceKey(dag_id="d", task_id="train", run_id="r", try_number=1, map_index=2)
+    key = _ti_key(task_id="train", map_index=2)
     asked: list[tuple[Any, str]] = []
 
     def get_value(*, ti_key: Any, key: str) -> Any:
@@ -82,11 +86,10 @@ def test_get_link_reads_the_pathspec_the_task_pushed(no_ui_url: pytest.MonkeyPat
 
 def test_get_link_is_empty_when_the_task_pushed_no_pathspec(no_ui_url: pytest.MonkeyPatch) -> None:
     from airflow.sdk.execution_time.xcom import XCom
-    from airflow.sdk.types import TaskInstanceKey
 
     no_ui_url.setattr(XCom, "get_value", lambda *, ti_key, key: None)
     no_ui_url.setenv("AIRFLOW__METAFLOW__UI_URL", UI)
-    key = TaskInstanceKey(dag_id="d", task_id="end", run_id="r")
+    key = _ti_key(task_id="end")
 
     assert MetaflowTaskLink().get_link(MetaflowStepOperator.__new__(MetaflowStepOperator), ti_key=key) == ""
 

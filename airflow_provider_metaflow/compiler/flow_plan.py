@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_metaflow.compiler.errors import FlowCompileError, Problem
 from airflow_provider_metaflow.compiler.parameters import config_values, parameter_plans
-from airflow_provider_metaflow.compiler.schedule import schedule_from_attributes
+from airflow_provider_metaflow.compiler.schedule import Schedule, schedule_from_attributes
 from airflow_provider_metaflow.compiler.steps import step_settings
 from airflow_provider_metaflow.plan import FlowPlan, StepPlan
 
-SUPPORTED_FLOW_DECORATORS = frozenset({"schedule"})
+SUPPORTED_FLOW_DECORATORS = frozenset({"schedule", "project"})
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,9 @@ class DeployOptions:
     workflow_timeout: int | None = None
     worker_pool: str | None = None
     is_paused_upon_creation: bool | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    user: str | None = None  # who deployed: steps run as this Metaflow user
+    production_token: str | None = None
+    top_level_options: tuple[str, ...] = ()  # @project's --branch / --production
 
 
 def build_plan(flow: Any, graph: Any, flow_file: str, options: DeployOptions) -> FlowPlan:
@@ -46,7 +48,8 @@ def build_plan(flow: Any, graph: Any, flow_file: str, options: DeployOptions) ->
         dag_id=options.dag_id,
         steps=tuple(steps),
         parameters=tuple(parameters),
-        schedule=schedule,
+        schedule=schedule.cron if schedule else None,
+        schedule_timezone=schedule.timezone if schedule else None,
         description=graph.doc or None,
         tags=tuple(options.tags),
         namespace=options.namespace,
@@ -55,6 +58,9 @@ def build_plan(flow: Any, graph: Any, flow_file: str, options: DeployOptions) ->
         pool=options.worker_pool,
         is_paused_upon_creation=options.is_paused_upon_creation,
         configs=tuple(config_values(flow)),
+        user=options.user,
+        production_token=options.production_token,
+        top_level_options=options.top_level_options,
     )
 
 
@@ -117,9 +123,12 @@ def _step_plan(graph: Any, node: Any, problems: list[Problem]) -> StepPlan:
         parents=tuple(sorted(node.in_funcs)),
         foreach=foreach_stack[-1] if foreach_stack else None,
         join_of=join_of,
-        retries=settings.retries,
+        retries=settings.retries + settings.error_retries,
         retry_delay_seconds=settings.retry_delay_seconds,
         timeout_seconds=settings.timeout_seconds,
+        error_retries=settings.error_retries,
+        environment=settings.environment,
+        resources=settings.resources,
     )
 
 
@@ -134,7 +143,7 @@ def _closed_foreach(graph: Any, node: Any) -> str | None:
     return None
 
 
-def _schedule(flow: Any) -> tuple[str | None, list[Problem]]:
+def _schedule(flow: Any) -> tuple[Schedule | None, list[Problem]]:
     for deco in _flow_decorators(flow):
         if deco.name == "schedule":
             return schedule_from_attributes(deco.attributes)

@@ -52,6 +52,7 @@ def _header(plan: FlowPlan, flow_path: str) -> str:
         "MetaflowFlow",
         *(["MetaflowForeachOperator"] if uses_foreach else []),
         "MetaflowStepOperator",
+        *(["cron_timetable"] if plan.schedule_timezone is not None else []),
     ]
     imports = ["DAG", *(["Param"] if plan.parameters else [])]
     return "\n".join(
@@ -89,12 +90,21 @@ def _flow(plan: FlowPlan, flow_path: str) -> str:
         lines.append(f"    tags={list(plan.tags)!r},")
     if plan.namespace is not None:
         lines.append(f"    namespace={plan.namespace!r},")
+    if plan.user is not None:
+        lines.append(f"    user={plan.user!r},")
+    if plan.production_token is not None:
+        lines.append(f"    production_token={plan.production_token!r},")
+    if plan.top_level_options:
+        lines.append(f"    top_level_options={list(plan.top_level_options)!r},")
     lines += [f"    dag_format={DAG_FORMAT},", ")", ""]
     return "\n".join(lines)
 
 
 def _dag_open(plan: FlowPlan) -> str:
-    args = [f"dag_id={plan.dag_id!r}", f"schedule={plan.schedule!r}", "catchup=False"]
+    schedule = repr(plan.schedule)
+    if plan.schedule is not None and plan.schedule_timezone is not None:
+        schedule = f"cron_timetable({plan.schedule!r}, timezone={plan.schedule_timezone!r})"
+    args = [f"dag_id={plan.dag_id!r}", f"schedule={schedule}", "catchup=False"]
     if plan.description:
         args.append(f"doc_md={plan.description!r}")
     if plan.parameters:
@@ -136,8 +146,14 @@ def _task(plan: FlowPlan, step: StepPlan, names: dict[str, str]) -> str:
     if step.retries:
         args.append(f"retries={step.retries}")
         args.append(f"retry_delay=datetime.timedelta(seconds={step.retry_delay_seconds})")
+    if step.error_retries:
+        args.append(f"error_retries={step.error_retries}")
     if step.timeout_seconds is not None:
         args.append(f"execution_timeout=datetime.timedelta(seconds={step.timeout_seconds})")
+    if step.environment:
+        args.append(f"environment={step.environment!r}")
+    if step.resources:
+        args.append(f"compute_resources={step.resources!r}")
     joined = "".join(f"        {arg},\n" for arg in args)
     variable = names[step.name]
     if step.foreach is None:

@@ -31,7 +31,10 @@ class MetaflowStepOperator(BaseOperator):
     :param foreach: for steps inside a foreach body, the foreach step whose list is mapped over.
     :param join_of: for the join that closes a foreach, that foreach step.
     :param split_index: the position in the foreach list (mapped with ``.expand``).
-    :param env: extra environment variables for the step process.
+    :param env: extra environment variables for the step process (templated).
+    :param environment: the step's ``@environment`` variables (not templated: values are data).
+    :param compute_resources: the step's ``@resources`` (cpu, memory, gpu, disk), for compute
+        backends that size what they launch; a local process runs with what the worker has.
     :param error_retries: tries kept at the end of each retry cycle for Metaflow's fallback
         attempt (1 with ``@catch``); they run no user code.
     """
@@ -51,6 +54,8 @@ class MetaflowStepOperator(BaseOperator):
         join_of: str | None = None,
         split_index: int | None = None,
         env: Mapping[str, str] | None = None,
+        environment: Mapping[str, str] | None = None,
+        compute_resources: Mapping[str, Any] | None = None,
         error_retries: int = 0,
         **kwargs: Any,
     ) -> None:
@@ -62,6 +67,8 @@ class MetaflowStepOperator(BaseOperator):
         self.join_of = join_of
         self.split_index = split_index
         self.env = dict(env or {})
+        self.environment = dict(environment or {})
+        self.compute_resources = dict(compute_resources or {})
         self.error_retries = error_retries
 
     def execute(self, context: Any) -> Any:

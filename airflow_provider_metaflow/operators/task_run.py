@@ -53,6 +53,8 @@ class StepTaskRun:
         self.flow_file = self.flow.resolve_file(dag.fileloc if dag is not None else None)
         self.flow_dir = os.path.dirname(self.flow_file)
         self.run_id = metaflow_run_id(ti.dag_id, ti.run_id)
+        # Find Airflow runs with the client: Flow(...).runs("airflow_dag_id:...")
+        self.tags = (*self.flow.tags, f"airflow_dag_id:{ti.dag_id}", f"airflow_run_id:{ti.run_id}")
         self.index_path: tuple[int, ...] = (
             () if operator.split_index is None else (int(operator.split_index),)
         )
@@ -103,7 +105,12 @@ class StepTaskRun:
             with open(config_file, "w", encoding="utf-8") as handle:
                 handle.write(config_file_content(self.flow.configs))
         return FlowCommand(
-            self.flow.interpreter(), self.flow_file, self.settings, tuple(self.flow.configs), config_file
+            self.flow.interpreter(),
+            self.flow_file,
+            self.settings,
+            tuple(self.flow.configs),
+            config_file,
+            tuple(self.flow.top_level_options),
         )
 
     def kill(self) -> None:
@@ -139,14 +146,20 @@ class StepTaskRun:
             split_index=split_index_for(step_inputs, self.index_path),
             retry_count=self.attempt.attempt,
             max_user_code_retries=self.attempt.max_user_code_retries,
-            tags=tuple(self.flow.tags),
+            tags=self.tags,
             namespace=self.flow.namespace,
         )
 
     def _child_env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.setdefault("METAFLOW_USER", DEFAULT_METAFLOW_USER)  # steps fail with "Unknown user"
-        env.update(self.settings.child_environment())
+        if self.flow.user:  # the deployer, as Metaflow's other schedulers run steps
+            env["METAFLOW_USER"] = env["METAFLOW_OWNER"] = self.flow.user
+        if self.flow.production_token:
+            env["METAFLOW_PRODUCTION_TOKEN"] = self.flow.production_token
+        for name, value in self.settings.child_environment().items():
+            env.setdefault(name, value)
+        env.update(self.operator.environment)
         env.update(self.operator.env)
         env["PYTHONUNBUFFERED"] = "1"
         return env
@@ -164,7 +177,7 @@ class StepTaskRun:
             self.run_id,
             PARAMETERS_TASK_ID,
             values,
-            tags=tuple(self.flow.tags),
+            tags=self.tags,
         )
         self.log.info("Storing Parameters of run %s: %s", self.run_id, ", ".join(values) or "none")
         lines: list[str] = []

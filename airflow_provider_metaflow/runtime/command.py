@@ -38,6 +38,7 @@ class FlowCommand:
     # runtime passes resolved configs (--local-config-file plus --config-value NAME kv.NAME).
     config_names: Sequence[str] = ()
     config_file: str | None = None
+    extra_options: Sequence[str] = ()  # e.g. @project's --branch NAME / --production
 
     def argv(self) -> list[str]:
         argv = [
@@ -49,6 +50,7 @@ class FlowCommand:
             f"--environment={self.settings.environment}",
             f"--datastore={self.settings.datastore}",
             f"--datastore-root={self.settings.datastore_root}",
+            *self.extra_options,
         ]
         if self.config_names and self.config_file:
             argv.append(f"--local-config-file={self.config_file}")

@@ -19,7 +19,7 @@ class MetaflowSettings:
     environment: str
 
     def child_environment(self) -> dict[str, str]:
-        """Variables that make child Metaflow processes (and their clients) agree on the root."""
+        """Defaults that make child Metaflow processes (and their clients) agree on the root."""
         if self.datastore == "local":
             # LocalStorage appends '.metaflow' to the sysroot; the client needs the same root.
             return {"METAFLOW_DATASTORE_SYSROOT_LOCAL": os.path.dirname(self.datastore_root)}

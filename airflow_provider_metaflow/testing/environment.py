@@ -42,7 +42,9 @@ def configure(root: str | os.PathLike[str]) -> TestEnvironment:
         airflow_home=base / "airflow",
         dags_folder=base / "dags",
         flows_folder=base / "flows",
-        metaflow_root=base / "metaflow",
+        # The sysroot is an ancestor of the flows folder: Metaflow stores local cards in the
+        # '.metaflow' it finds upwards from the step's working directory (the flow's folder).
+        metaflow_root=base,
     )
     for folder in (env.airflow_home, env.dags_folder, env.flows_folder, env.metaflow_root):
         folder.mkdir(parents=True, exist_ok=True)

@@ -79,13 +79,25 @@ def _flow_name(dag: Any) -> str:
 
 
 def run_flow_locally(
-    flow_file: str | Path, parameters: Mapping[str, Any] | None = None, extra: Sequence[str] = ()
+    flow_file: str | Path,
+    parameters: Mapping[str, Any] | None = None,
+    extra: Sequence[str] = (),
+    extra_top_level: Sequence[str] = (),
 ) -> Any:
-    """`python flow.py run` with Metaflow's own runtime; returns the Metaflow Run."""
+    """`python flow.py [TOP-LEVEL] run [EXTRA]` with Metaflow's own runtime; returns the Run."""
     from metaflow import Run
 
     run_id_file = Path(flow_file).with_suffix(".run_id")
-    argv = [sys.executable, str(flow_file), "--quiet", "run", "--run-id-file", str(run_id_file), *extra]
+    argv = [
+        sys.executable,
+        str(flow_file),
+        "--quiet",
+        *extra_top_level,
+        "run",
+        "--run-id-file",
+        str(run_id_file),
+    ]
+    argv += extra
     for name, value in (parameters or {}).items():
         text = json.dumps(value) if isinstance(value, dict | list) else str(value)
         argv.append(f"--{name}={text}")

@@ -1,6 +1,7 @@
-from metaflow import FlowSpec, Parameter, catch, step
+from metaflow import FlowSpec, Parameter, step, trigger
 
 
+@trigger(event="data_ready")
 class UnsupportedFlow(FlowSpec):
     """Several shapes and features the compiler must refuse, all in one flow."""
 
@@ -29,7 +30,6 @@ class UnsupportedFlow(FlowSpec):
         self.ys = [1, 2]
         self.next(self.leaf, foreach="ys")
 
-    @catch(var="failure")
     @step
     def leaf(self):
         self.next(self.inner_join)

@@ -13,6 +13,9 @@ from typing import Any
 
 from metaflow._vendor import click
 from metaflow.exception import MetaflowException
+from metaflow.util import get_username
+
+from .deployment import DagIdentity, resolve_dag_identity, resolve_token
 
 _VALID_DAG_ID = re.compile(r"^[a-zA-Z0-9_.\-]+$")
 
@@ -36,15 +39,36 @@ def cli() -> None:
 @click.pass_obj
 def airflow(obj: Any, name: str | None = None) -> None:
     obj.check(obj.graph, obj.flow, obj.environment, pylint=obj.pylint)
-    obj.dag_name = name or obj.graph.name
-    if not _VALID_DAG_ID.match(obj.dag_name):
+    obj.dag_identity = resolve_dag_identity(name, obj.graph.name)
+    if not _VALID_DAG_ID.match(obj.dag_identity.dag_id):
         raise AirflowCompileError(
-            f"--name {obj.dag_name!r} is not a valid Airflow DAG id: use letters, digits, '_', '-' and '.'."
+            f"DAG id {obj.dag_identity.dag_id!r} is not a valid Airflow DAG id: use letters, digits, "
+            "'_', '-' and '.' (pass --name)."
         )
 
 
 @airflow.command(help="Compile a new version of this flow to an Airflow DAG file.")
 @click.argument("file", required=True)
+@click.option(
+    "--authorize",
+    default=None,
+    help="Authorize using this production token. You need this when you are re-deploying an "
+    "existing flow for the first time. The token is cached in METAFLOW_HOME, so you only need "
+    "to specify this once.",
+)
+@click.option(
+    "--generate-new-token",
+    is_flag=True,
+    help="Generate a new production token for this flow. This will move the production flow to "
+    "a new namespace.",
+)
+@click.option(
+    "--new-token",
+    "given_token",
+    default=None,
+    help="Use the given production token for this flow. This will move the production flow to "
+    "the given namespace.",
+)
 @click.option(
     "--tag",
     "tags",
@@ -87,6 +111,9 @@ def airflow(obj: Any, name: str | None = None) -> None:
 def create(
     obj: Any,
     file: str,
+    authorize: str | None = None,
+    generate_new_token: bool = False,
+    given_token: str | None = None,
     tags: tuple[str, ...] | None = None,
     is_paused_upon_creation: bool = False,
     user_namespace: str | None = None,
@@ -100,8 +127,16 @@ def create(
 
     if not file.endswith(".py"):
         raise AirflowCompileError(f"DAG file {file!r} must end in .py for Airflow to load it.")
+    flow_file = os.path.abspath(inspect.getfile(type(obj.flow)))
+    if os.path.abspath(file) == flow_file:
+        raise AirflowCompileError("The DAG file cannot be the flow file itself; name another .py file.")
+    identity: DagIdentity = obj.dag_identity
+    token = resolve_token(obj, identity, authorize, given_token, generate_new_token)
     options = DeployOptions(
-        dag_id=obj.dag_name,
+        dag_id=identity.dag_id,
+        user=get_username(),
+        production_token=token,
+        top_level_options=_project_options(obj.flow),
         tags=tuple(tags or ()),
         namespace=user_namespace,
         max_workers=max_workers,
@@ -109,7 +144,6 @@ def create(
         worker_pool=worker_pool,
         is_paused_upon_creation=True if is_paused_upon_creation else None,
     )
-    flow_file = os.path.abspath(inspect.getfile(type(obj.flow)))
     try:
         plan, source = compile_flow(obj.flow, obj.graph, flow_file, file, options)
     except FlowCompileError as error:
@@ -121,3 +155,20 @@ def create(
         "names), with airflow-provider-metaflow installed on the workers; Airflow picks it up on "
         "its next parse. Trigger it with `airflow dags trigger " + plan.dag_id + "`."
     )
+
+
+def _project_options(flow: Any) -> tuple[str, ...]:
+    """@project's --branch / --production, passed to every step so all agree on the branch."""
+    from metaflow.flowspec import FlowStateItems
+
+    argv: list[str] = []
+    for decos in flow._flow_state[FlowStateItems.FLOW_DECORATORS].values():
+        for deco in decos:
+            if deco.name != "project":
+                continue
+            for option, value in deco.get_top_level_options():
+                if value is True:
+                    argv.append(f"--{option}")
+                elif value not in (None, False):
+                    argv += [f"--{option}", str(value)]
+    return tuple(argv)
