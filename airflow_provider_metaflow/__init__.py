@@ -13,6 +13,7 @@ from airflow_provider_metaflow.version import __version__
 
 if TYPE_CHECKING:
     from airflow_provider_metaflow.flow import MetaflowFlow
+    from airflow_provider_metaflow.operators.exit_hook import MetaflowExitHookOperator
     from airflow_provider_metaflow.operators.foreach import MetaflowForeachOperator
     from airflow_provider_metaflow.operators.step import MetaflowStepOperator
     from airflow_provider_metaflow.version_compat import cron_timetable
@@ -21,10 +22,18 @@ _LAZY_NAMES = {
     "MetaflowFlow": "airflow_provider_metaflow.flow",
     "MetaflowStepOperator": "airflow_provider_metaflow.operators.step",
     "MetaflowForeachOperator": "airflow_provider_metaflow.operators.foreach",
+    "MetaflowExitHookOperator": "airflow_provider_metaflow.operators.exit_hook",
     "cron_timetable": "airflow_provider_metaflow.version_compat",
 }
 
-__all__ = ["MetaflowFlow", "MetaflowForeachOperator", "MetaflowStepOperator", "__version__", "cron_timetable"]
+__all__ = [
+    "MetaflowExitHookOperator",
+    "MetaflowFlow",
+    "MetaflowForeachOperator",
+    "MetaflowStepOperator",
+    "__version__",
+    "cron_timetable",
+]
 
 
 def __getattr__(name: str) -> Any:

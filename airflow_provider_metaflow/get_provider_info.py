@@ -29,6 +29,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_metaflow.operators.step",
                     "airflow_provider_metaflow.operators.foreach",
+                    "airflow_provider_metaflow.operators.exit_hook",
                 ],
             }
         ],

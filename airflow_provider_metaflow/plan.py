@@ -74,6 +74,9 @@ class FlowPlan:
     user: str | None = None  # the deployer; steps run as this Metaflow user, as on other schedulers
     production_token: str | None = None  # names the deployment's namespace, production:TOKEN
     top_level_options: tuple[str, ...] = ()  # @project's --branch / --production
+    # @exit_hook functions (names or import paths), called after the run succeeds / fails.
+    exit_hooks_on_success: tuple[str, ...] = ()
+    exit_hooks_on_error: tuple[str, ...] = ()
     schema_version: int = field(default=PLAN_SCHEMA_VERSION)
 
     def step(self, name: str) -> StepPlan:
@@ -103,5 +106,7 @@ class FlowPlan:
             tags=tuple(data.pop("tags")),
             configs=configs,
             top_level_options=tuple(data.pop("top_level_options")),
+            exit_hooks_on_success=tuple(data.pop("exit_hooks_on_success")),
+            exit_hooks_on_error=tuple(data.pop("exit_hooks_on_error")),
             **data,
         )

@@ -12,7 +12,7 @@ from airflow_provider_metaflow.compiler.schedule import Schedule, schedule_from_
 from airflow_provider_metaflow.compiler.steps import step_settings
 from airflow_provider_metaflow.plan import FlowPlan, StepPlan
 
-SUPPORTED_FLOW_DECORATORS = frozenset({"schedule", "project"})
+SUPPORTED_FLOW_DECORATORS = frozenset({"schedule", "project", "exit_hook"})
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,8 @@ def build_plan(flow: Any, graph: Any, flow_file: str, options: DeployOptions) ->
         user=options.user,
         production_token=options.production_token,
         top_level_options=options.top_level_options,
+        exit_hooks_on_success=_exit_hooks(flow, "on_success"),
+        exit_hooks_on_error=_exit_hooks(flow, "on_error"),
     )
 
 
@@ -148,6 +150,16 @@ def _schedule(flow: Any) -> tuple[Schedule | None, list[Problem]]:
         if deco.name == "schedule":
             return schedule_from_attributes(deco.attributes)
     return None, []
+
+
+def _exit_hooks(flow: Any, kind: str) -> tuple[str, ...]:
+    """@exit_hook functions of one kind, by name (or import path), as Metaflow's runtime calls them."""
+    return tuple(
+        hook if isinstance(hook, str) else hook.__name__
+        for deco in _flow_decorators(flow)
+        if deco.name == "exit_hook"
+        for hook in deco.attributes.get(kind) or ()
+    )
 
 
 def _flow_decorators(flow: Any) -> Iterable[Any]:

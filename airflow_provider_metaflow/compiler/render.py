@@ -19,6 +19,9 @@ _RESERVED_NAMES = frozenset(
         "MetaflowFlow",
         "MetaflowStepOperator",
         "MetaflowForeachOperator",
+        "MetaflowExitHookOperator",
+        "cron_timetable",
+        "exit_hook",
         "annotations",
         "datetime",
         "dag",
@@ -37,6 +40,7 @@ def render_dag(plan: FlowPlan, dag_file: str) -> str:
         _dag_open(plan),
         *(_task(plan, step, names) for step in plan.steps),
         *_edges(plan, names),
+        *_exit_hook(plan, names),
     ]
     return "\n".join(parts) + "\n"
 
@@ -52,6 +56,7 @@ def _header(plan: FlowPlan, flow_path: str) -> str:
         "MetaflowFlow",
         *(["MetaflowForeachOperator"] if uses_foreach else []),
         "MetaflowStepOperator",
+        *(["MetaflowExitHookOperator"] if _has_exit_hooks(plan) else []),
         *(["cron_timetable"] if plan.schedule_timezone is not None else []),
     ]
     imports = ["DAG", *(["Param"] if plan.parameters else [])]
@@ -171,3 +176,27 @@ def _edges(plan: FlowPlan, names: dict[str, str]) -> list[str]:
             parents = ", ".join(names[parent] for parent in step.parents)
             lines.append(f"    [{parents}] >> {names[step.name]}")
     return lines
+
+
+def _has_exit_hooks(plan: FlowPlan) -> bool:
+    return bool(plan.exit_hooks_on_success or plan.exit_hooks_on_error)
+
+
+def _exit_hook(plan: FlowPlan, names: dict[str, str]) -> list[str]:
+    """A teardown of every step: runs once all are done, whatever happened, like @exit_hook."""
+    if not _has_exit_hooks(plan):
+        return []
+    end = plan.steps[-1].name
+    every_step = ", ".join(names[step.name] for step in plan.steps)
+    return [
+        "",
+        "    # @exit_hook: a teardown, after every step, succeeded or not; it leaves the run state alone.",
+        "    exit_hook = MetaflowExitHookOperator(",
+        "        task_id='metaflow_exit_hook',",
+        "        flow=flow,",
+        f"        end_step={end!r},",
+        f"        on_success={list(plan.exit_hooks_on_success)!r},",
+        f"        on_error={list(plan.exit_hooks_on_error)!r},",
+        "    )",
+        f"    [{every_step}] >> exit_hook.as_teardown()",
+    ]

@@ -30,10 +30,11 @@ from airflow_provider_metaflow.runtime.ids import (
     metaflow_task_id,
 )
 from airflow_provider_metaflow.runtime.inputs import StepInputs, input_paths, split_index_for
-from airflow_provider_metaflow.runtime.settings import resolve_settings
+from airflow_provider_metaflow.runtime.settings import MetaflowSettings, resolve_settings
 from airflow_provider_metaflow.version_compat import AirflowException, AirflowFailException
 
 if TYPE_CHECKING:
+    from airflow_provider_metaflow.flow import MetaflowFlow
     from airflow_provider_metaflow.operators.step import MetaflowStepOperator
 
 XCOM_PATHSPEC_KEY = "pathspec"
@@ -151,18 +152,7 @@ class StepTaskRun:
         )
 
     def _child_env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env.setdefault("METAFLOW_USER", DEFAULT_METAFLOW_USER)  # steps fail with "Unknown user"
-        if self.flow.user:  # the deployer, as Metaflow's other schedulers run steps
-            env["METAFLOW_USER"] = env["METAFLOW_OWNER"] = self.flow.user
-        if self.flow.production_token:
-            env["METAFLOW_PRODUCTION_TOKEN"] = self.flow.production_token
-        for name, value in self.settings.child_environment().items():
-            env.setdefault(name, value)
-        env.update(self.operator.environment)
-        env.update(self.operator.env)
-        env["PYTHONUNBUFFERED"] = "1"
-        return env
+        return metaflow_environment(self.flow, self.settings, self.operator.environment, self.operator.env)
 
     def _init_parameters(self, flow_command: FlowCommand, env: Mapping[str, str]) -> None:
         """Persist the run's Parameters once: a retried or cleared start must not redo it."""
@@ -229,6 +219,24 @@ class StepTaskRun:
             self.log.warning(
                 "Could not store the output of %s in Metaflow's task logs: %s", self.pathspec, error
             )
+
+
+def metaflow_environment(
+    flow: MetaflowFlow, settings: MetaflowSettings, *overrides: Mapping[str, str]
+) -> dict[str, str]:
+    """The environment of a Metaflow command run for `flow` on this worker."""
+    env = dict(os.environ)
+    env.setdefault("METAFLOW_USER", DEFAULT_METAFLOW_USER)  # steps fail with "Unknown user"
+    if flow.user:  # the deployer, as Metaflow's other schedulers run steps
+        env["METAFLOW_USER"] = env["METAFLOW_OWNER"] = flow.user
+    if flow.production_token:
+        env["METAFLOW_PRODUCTION_TOKEN"] = flow.production_token
+    for name, value in settings.child_environment().items():
+        env.setdefault(name, value)
+    for override in overrides:
+        env.update(override)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
 
 
 def _cli_value(value: Any) -> str:

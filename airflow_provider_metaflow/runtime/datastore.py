@@ -69,3 +69,14 @@ def format_log_line(line: bytes) -> bytes:
     from metaflow.mflog import RUNTIME_LOG_SOURCE, mflog
 
     return bytes(mflog.decorate(RUNTIME_LOG_SOURCE, line))
+
+
+def task_succeeded(settings: MetaflowSettings, flow_name: str, run_id: str, step: str, task_id: str) -> bool:
+    """True when the task's latest finished attempt ended successfully."""
+    from metaflow.datastore.exceptions import DataException
+
+    try:
+        datastore = _flow_datastore(settings, flow_name).get_task_datastore(run_id, step, task_id, mode="r")
+    except DataException:
+        return False
+    return bool(datastore["_task_ok"])

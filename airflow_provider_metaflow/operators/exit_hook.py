@@ -1,0 +1,89 @@
+"""MetaflowExitHookOperator: runs a flow's @exit_hook functions once the run has finished.
+
+The generated DAG makes it a teardown of every step, so it runs whether the run succeeded or
+failed and does not change the DAG run's state. Like Metaflow's own runtime, it calls the
+on_success hooks when the end step succeeded and the on_error hooks otherwise, each in its
+own process with Metaflow's exit-hook script, and calls all of them even if one fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_metaflow.flow import MetaflowFlow
+
+EXIT_HOOK_SCRIPT = "metaflow.plugins.exit_hook.exit_hook_script"
+
+
+class MetaflowExitHookOperator(BaseOperator):
+    """Call a flow's @exit_hook functions for the Metaflow run of this DAG run.
+
+    :param flow: the flow.
+    :param end_step: the flow's end step, whose success decides which hooks run.
+    :param on_success: hook function names (or import paths) to call after a successful run.
+    :param on_error: hook function names (or import paths) to call after a failed run.
+    """
+
+    ui_color = "#f4ecfc"
+
+    def __init__(
+        self,
+        *,
+        flow: MetaflowFlow,
+        end_step: str = "end",
+        on_success: Sequence[str] = (),
+        on_error: Sequence[str] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.flow = flow
+        self.end_step = end_step
+        self.on_success = list(on_success)
+        self.on_error = list(on_error)
+
+    def execute(self, context: Any) -> list[str]:
+        import os
+
+        from airflow_provider_metaflow.backends.local import LocalProcess
+        from airflow_provider_metaflow.operators.task_run import metaflow_environment
+        from airflow_provider_metaflow.runtime import datastore
+        from airflow_provider_metaflow.runtime.ids import metaflow_run_id, metaflow_task_id
+        from airflow_provider_metaflow.runtime.settings import resolve_settings
+        from airflow_provider_metaflow.version_compat import AirflowException
+
+        dag = self.get_dag()
+        flow_file = self.flow.resolve_file(dag.fileloc if dag is not None else None)
+        settings = resolve_settings(os.path.dirname(flow_file))
+        run_id = metaflow_run_id(context["ti"].dag_id, context["ti"].run_id)
+        succeeded = datastore.task_succeeded(
+            settings, self.flow.name, run_id, self.end_step, metaflow_task_id()
+        )
+        hooks = self.on_success if succeeded else self.on_error
+        self.log.info(
+            "Run %s/%s %s; calling %s",
+            self.flow.name,
+            run_id,
+            "succeeded" if succeeded else "failed",
+            ", ".join(hooks) or "no hooks",
+        )
+        env = metaflow_environment(self.flow, settings)
+        failed = []
+        for hook in hooks:
+            argv = [
+                self.flow.interpreter(),
+                "-m",
+                EXIT_HOOK_SCRIPT,
+                flow_file,
+                hook,
+                f"{self.flow.name}/{run_id}",
+            ]
+            process = LocalProcess(argv, env, os.path.dirname(flow_file))
+            code = process.run(lambda _stream, line: self.log.info("%s", line.decode(errors="replace")))
+            if code != 0:
+                failed.append(hook)
+        if failed:
+            raise AirflowException(f"Exit hooks {', '.join(failed)} failed; their output is above.")
+        return hooks
