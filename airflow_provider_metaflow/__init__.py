@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from airflow_provider_metaflow.flow import MetaflowFlow
     from airflow_provider_metaflow.operators.exit_hook import MetaflowExitHookOperator
     from airflow_provider_metaflow.operators.foreach import MetaflowForeachOperator
+    from airflow_provider_metaflow.operators.splits import MetaflowSplitsOperator
     from airflow_provider_metaflow.operators.step import MetaflowStepOperator
     from airflow_provider_metaflow.version_compat import cron_timetable
 
@@ -23,11 +24,13 @@ _LAZY_NAMES = {
     "MetaflowStepOperator": "airflow_provider_metaflow.operators.step",
     "MetaflowForeachOperator": "airflow_provider_metaflow.operators.foreach",
     "MetaflowExitHookOperator": "airflow_provider_metaflow.operators.exit_hook",
+    "MetaflowSplitsOperator": "airflow_provider_metaflow.operators.splits",
     "cron_timetable": "airflow_provider_metaflow.version_compat",
 }
 
 __all__ = [
     "MetaflowExitHookOperator",
+    "MetaflowSplitsOperator",
     "MetaflowFlow",
     "MetaflowForeachOperator",
     "MetaflowStepOperator",

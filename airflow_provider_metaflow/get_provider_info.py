@@ -30,6 +30,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_metaflow.operators.step",
                     "airflow_provider_metaflow.operators.foreach",
                     "airflow_provider_metaflow.operators.exit_hook",
+                    "airflow_provider_metaflow.operators.splits",
                 ],
             }
         ],

@@ -49,6 +49,8 @@ class StepPlan:
     error_retries: int = 0  # 1 with @catch: the last try of a cycle runs Metaflow's fallback
     environment: dict[str, str] = field(default_factory=dict)  # @environment vars
     resources: dict[str, Any] = field(default_factory=dict)  # @resources, for compute backends
+    # Downstream of a switch: the step runs only if a parent ran and chose it, else it skips.
+    conditional: bool = False
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 try:
-    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 except ImportError:  # Airflow 3.1
-    from airflow.exceptions import AirflowException, AirflowFailException  # type: ignore[no-redef]
+    from airflow.exceptions import (  # type: ignore[no-redef]
+        AirflowException,
+        AirflowFailException,
+        AirflowSkipException,
+    )
 
 __all__ = [
     "AirflowException",
     "AirflowFailException",
+    "AirflowSkipException",
+    "check_map_length",
     "core_timetable",
     "cron_timetable",
     "get_airflow_conf",
@@ -66,3 +72,14 @@ def cron_timetable(expression: str, *, timezone: str) -> Any:
     except ImportError:  # Airflow 3.1
         from airflow.timetables.trigger import CronTriggerTimetable  # type: ignore[assignment]
     return CronTriggerTimetable(expression, timezone=timezone)
+
+
+def check_map_length(foreach: str, width: int) -> None:
+    """Fail with a message naming the setting: Airflow's own error for a too-long map is generic."""
+    limit = get_airflow_conf().getint("core", "max_map_length", fallback=1024)
+    if width > limit:
+        raise AirflowFailException(
+            f"Foreach step {foreach!r} produced {width} splits, more than Airflow maps in one task "
+            f"(core.max_map_length = {limit}). Raise [core] max_map_length "
+            "(AIRFLOW__CORE__MAX_MAP_LENGTH) on the scheduler and workers, or split the list."
+        )

@@ -183,20 +183,25 @@ def test_schedule_keeps_its_timezone(flow_copy: Any, tmp_path: Path) -> None:
     assert fire_times == ["Mon 08:00", "Mon 07:00"]  # 09:00 in Paris in winter and in summer
 
 
-def test_every_problem_is_reported_at_once_and_nothing_is_written(flow_copy: Any, tmp_path: Path) -> None:
+def test_every_problem_is_reported_at_once_and_nothing_is_written(
+    flow_copy: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     dag_file = tmp_path / "bad_dag.py"
     dag_file.write_text("# the previous, working DAG\n")
+    monkeypatch.setenv("METAFLOW_HOME", str(tmp_path / "metaflow-home"))
 
     with pytest.raises(subprocess.CalledProcessError) as failure:
         create_dag(flow_copy("unsupported_flow.py"), dag_file)
 
     message = failure.value.stdout + failure.value.stderr
-    assert "4 problems" in message
-    assert "step 'start': is a switch step" in message
-    assert "step 'inner': is inside a nested foreach" in message
+    assert "3 problems" in message
+    assert "step 'poll': is a recursive switch" in message
+    assert "Run the loop inside one step" in message
+    assert "parameter 'when': has type 'complex'" in message
     assert "flow decorator @trigger: is not supported on Airflow yet" in message
     assert dag_file.read_text() == "# the previous, working DAG\n"
     assert list(tmp_path.glob(".metaflow-dag-*")) == []
+    assert not (tmp_path / "metaflow-home").exists()  # no production token was minted
 
 
 def test_dag_from_an_incompatible_provider_version_fails_to_load_clearly(

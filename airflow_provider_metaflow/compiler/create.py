@@ -12,14 +12,16 @@ from airflow_provider_metaflow.compiler.render import render_dag
 from airflow_provider_metaflow.plan import FlowPlan
 
 
-def compile_flow(
-    flow: Any, graph: Any, flow_file: str, dag_file: str, options: DeployOptions
-) -> tuple[FlowPlan, str]:
-    """Plan and source for a flow; raises FlowCompileError before anything is written."""
-    plan = build_plan(flow, graph, os.path.abspath(flow_file), options)
+def plan_flow(flow: Any, graph: Any, flow_file: str, options: DeployOptions) -> FlowPlan:
+    """The flow's plan; raises FlowCompileError, listing every problem, before anything is written."""
+    return build_plan(flow, graph, os.path.abspath(flow_file), options)
+
+
+def render_checked(plan: FlowPlan, dag_file: str) -> str:
+    """DAG source for the plan, parsed once here: a renderer bug must not reach the dags folder."""
     source = render_dag(plan, dag_file)
-    ast.parse(source, filename=dag_file)  # a renderer bug must not reach the dags folder
-    return plan, source
+    ast.parse(source, filename=dag_file)
+    return source
 
 
 def write_atomically(path: str, text: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,14 +28,15 @@ class DeployOptions:
     worker_pool: str | None = None
     is_paused_upon_creation: bool | None = None
     user: str | None = None  # who deployed: steps run as this Metaflow user
-    production_token: str | None = None
     top_level_options: tuple[str, ...] = ()  # @project's --branch / --production
 
 
 def build_plan(flow: Any, graph: Any, flow_file: str, options: DeployOptions) -> FlowPlan:
     """Describe `flow` for Airflow, or raise FlowCompileError listing all problems."""
-    problems: list[Problem] = []
-    steps = [_step_plan(graph, graph[name], problems) for name in _topological(graph)]
+    problems = _recursive_switch_problems(graph)
+    steps: list[StepPlan] = []
+    if not problems:  # with a loop there is no order to plan steps in; report the rest anyway
+        steps = _mark_conditional([_step_plan(graph, graph[name], problems) for name in _topological(graph)])
     schedule, schedule_problems = _schedule(flow)
     problems += schedule_problems
     parameters, parameter_problems = parameter_plans(flow, has_schedule=schedule is not None)
@@ -59,7 +61,6 @@ def build_plan(flow: Any, graph: Any, flow_file: str, options: DeployOptions) ->
         is_paused_upon_creation=options.is_paused_upon_creation,
         configs=tuple(config_values(flow)),
         user=options.user,
-        production_token=options.production_token,
         top_level_options=options.top_level_options,
         exit_hooks_on_success=_exit_hooks(flow, "on_success"),
         exit_hooks_on_error=_exit_hooks(flow, "on_error"),
@@ -94,28 +95,12 @@ def _step_plan(graph: Any, node: Any, problems: list[Problem]) -> StepPlan:
     join_of = _closed_foreach(graph, node)
     if join_of is not None and foreach_stack and foreach_stack[-1] == join_of:
         foreach_stack = foreach_stack[:-1]  # a join's split parents include the split it closes
-    if node.type == "split-switch":
-        problems.append(
-            Problem(
-                where,
-                "is a switch step (self.next({...}, condition=...)), which is not supported yet.",
-                "Use a static branch, or run this flow with `python flow.py run` until switch support lands.",
-            )
-        )
     if node.type == "foreach" and getattr(node, "parallel_foreach", False):
         problems.append(
             Problem(
                 where,
                 "uses num_parallel (@parallel), which needs gang-scheduled workers Airflow does not provide.",
                 "Use a plain foreach, or run this step on a Metaflow compute backend.",
-            )
-        )
-    if len(foreach_stack) > 1 or (node.type == "foreach" and foreach_stack):
-        problems.append(
-            Problem(
-                where,
-                "is inside a nested foreach, which is not supported yet.",
-                "Flatten the nested foreach into one foreach over pairs for now.",
             )
         )
     settings = step_settings(node, problems)
@@ -132,6 +117,48 @@ def _step_plan(graph: Any, node: Any, problems: list[Problem]) -> StepPlan:
         environment=settings.environment,
         resources=settings.resources,
     )
+
+
+def _mark_conditional(steps: list[StepPlan]) -> list[StepPlan]:
+    """Steps downstream of a switch may legitimately not run: each checks at run time which of
+    its parents ran and chose it, and skips itself (the Airflow way) when none did."""
+    kinds = {step.name: step.kind for step in steps}
+    conditional: set[str] = set()
+    for step in steps:  # topological: parents first
+        if any(kinds[parent] == "split-switch" or parent in conditional for parent in step.parents):
+            conditional.add(step.name)
+    return [dataclasses.replace(step, conditional=step.name in conditional) for step in steps]
+
+
+def _recursive_switch_problems(graph: Any) -> list[Problem]:
+    """A switch that can lead back to itself is a loop, and an Airflow DAG cannot hold one."""
+    problems = []
+    for name in graph.sorted_nodes:
+        node = graph[name]
+        if node.type != "split-switch":
+            continue
+        if any(name in _descendants(graph, target) | {target} for target in node.out_funcs):
+            problems.append(
+                Problem(
+                    f"step {name!r}",
+                    "is a recursive switch: one of its branches leads back to it. Airflow DAGs are "
+                    "acyclic, and unrolling the loop would cap how often it may repeat.",
+                    "Run the loop inside one step (a while loop in Python), or deploy this flow with "
+                    "`argo-workflows create`, which supports recursive switches.",
+                )
+            )
+    return problems
+
+
+def _descendants(graph: Any, name: str) -> set[str]:
+    seen: set[str] = set()
+    stack = [name]
+    while stack:
+        for child in graph[stack.pop()].out_funcs:
+            if child not in seen:
+                seen.add(child)
+                stack.append(child)
+    return seen
 
 
 def _closed_foreach(graph: Any, node: Any) -> str | None:

@@ -44,6 +44,12 @@ def _parameter_plan(param: Any, has_schedule: bool) -> tuple[ParameterPlan | Non
     from metaflow.parameters import deploy_time_eval
 
     where = f"parameter {param.name!r}"
+    if not param.name.replace("-", "_").isidentifier():
+        return None, Problem(
+            where,
+            "cannot become a command-line option, so Metaflow cannot pass it to the run.",
+            "Name it with letters, digits, '_' and '-' only.",
+        )
     kwargs = param.kwargs
     description = kwargs.get("help")
     required = bool(kwargs.get("required", False))

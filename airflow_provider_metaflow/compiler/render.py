@@ -20,6 +20,7 @@ _RESERVED_NAMES = frozenset(
         "MetaflowStepOperator",
         "MetaflowForeachOperator",
         "MetaflowExitHookOperator",
+        "MetaflowSplitsOperator",
         "cron_timetable",
         "exit_hook",
         "annotations",
@@ -33,20 +34,45 @@ _RESERVED_NAMES = frozenset(
 def render_dag(plan: FlowPlan, dag_file: str) -> str:
     """The DAG file's source for `plan`, written to `dag_file` (used for the relative flow path)."""
     flow_path = os.path.relpath(plan.flow_file, os.path.dirname(os.path.abspath(dag_file)))
-    names = {step.name: _variable(step.name) for step in plan.steps}
+    names = _variables(plan)
     parts = [
         _header(plan, flow_path),
         _flow(plan, flow_path),
         _dag_open(plan),
-        *(_task(plan, step, names) for step in plan.steps),
+        *(
+            line
+            for step in plan.steps
+            for line in (_task(plan, step, names), *_splits_task(plan, step, names))
+        ),
         *_edges(plan, names),
         *_exit_hook(plan, names),
     ]
     return "\n".join(parts) + "\n"
 
 
-def _variable(step: str) -> str:
-    return f"{step}_step" if step in _RESERVED_NAMES or keyword.iskeyword(step) else step
+def _variables(plan: FlowPlan) -> dict[str, str]:
+    """A distinct Python variable per step (and per nested foreach's splits task, keyed
+    'STEP__splits'), never one of the names the file itself uses."""
+    taken = set(_RESERVED_NAMES)
+    names: dict[str, str] = {}
+
+    def allocate(key: str, wanted: str) -> None:
+        candidate = wanted
+        while candidate in taken or keyword.iskeyword(candidate):
+            candidate += "_"
+        taken.add(candidate)
+        names[key] = candidate
+
+    for step in plan.steps:  # steps keep their own names where they can
+        if step.name not in _RESERVED_NAMES and not keyword.iskeyword(step.name):
+            allocate(step.name, step.name)
+    for step in plan.steps:
+        if step.name not in names:
+            allocate(step.name, f"{step.name}_step")
+    for step in plan.steps:
+        if step.kind == "foreach" and step.foreach is not None:
+            allocate(f"{step.name}__splits", f"{names[step.name]}_splits")
+    return names
 
 
 def _header(plan: FlowPlan, flow_path: str) -> str:
@@ -57,6 +83,7 @@ def _header(plan: FlowPlan, flow_path: str) -> str:
         *(["MetaflowForeachOperator"] if uses_foreach else []),
         "MetaflowStepOperator",
         *(["MetaflowExitHookOperator"] if _has_exit_hooks(plan) else []),
+        *(["MetaflowSplitsOperator"] if _has_nested_foreach(plan) else []),
         *(["cron_timetable"] if plan.schedule_timezone is not None else []),
     ]
     imports = ["DAG", *(["Param"] if plan.parameters else [])]
@@ -148,6 +175,9 @@ def _task(plan: FlowPlan, step: StepPlan, names: dict[str, str]) -> str:
         args.append(f"foreach={step.foreach!r}")
     if step.join_of is not None:
         args.append(f"join_of={step.join_of!r}")
+    if step.conditional:
+        args.append("conditional=True")
+        args.append("trigger_rule='none_failed'")
     if step.retries:
         args.append(f"retries={step.retries}")
         args.append(f"retry_delay=datetime.timedelta(seconds={step.retry_delay_seconds})")
@@ -163,8 +193,44 @@ def _task(plan: FlowPlan, step: StepPlan, names: dict[str, str]) -> str:
     variable = names[step.name]
     if step.foreach is None:
         return f"    {variable} = {operator}(\n{joined}    )"
-    mapped_over = names[step.foreach]
-    return f"    {variable} = {operator}.partial(\n{joined}    ).expand(split_index={mapped_over}.output)"
+    return (
+        f"    {variable} = {operator}.partial(\n{joined}    ).expand({_mapping(plan, step.foreach, names)})"
+    )
+
+
+def _mapping(plan: FlowPlan, foreach: str, names: dict[str, str]) -> str:
+    """What a step inside `foreach` is mapped over: the split indexes of an unmapped foreach, or
+    the flat list of index paths that a nested foreach's splits task computed."""
+    if plan.step(foreach).foreach is None:
+        return f"split_index={names[foreach]}.output"
+    return f"index_path={_splits_variable(foreach, names)}.output"
+
+
+def _splits_variable(foreach: str, names: dict[str, str]) -> str:
+    return names[f"{foreach}__splits"]
+
+
+def _splits_task(plan: FlowPlan, step: StepPlan, names: dict[str, str]) -> list[str]:
+    """For a nested foreach, a splits task right after it: it flattens the splits of every
+    instance into (outer..., inner) index paths, so every innermost task can run in parallel."""
+    if step.kind != "foreach" or step.foreach is None:
+        return []
+    outer = plan.step(step.foreach)
+    outer_list = (
+        f"{names[outer.name]}.output"
+        if outer.foreach is None
+        else f"{_splits_variable(outer.name, names)}.output"
+    )
+    variable = _splits_variable(step.name, names)
+    return [
+        f"    {variable} = MetaflowSplitsOperator(",
+        f"        task_id={step.name + '__splits'!r},",
+        "        flow=flow,",
+        f"        foreach={step.name!r},",
+        f"        outer_splits={outer_list},",
+        "    )",
+        f"    {names[step.name]} >> {variable}",
+    ]
 
 
 def _edges(plan: FlowPlan, names: dict[str, str]) -> list[str]:
@@ -176,6 +242,10 @@ def _edges(plan: FlowPlan, names: dict[str, str]) -> list[str]:
             parents = ", ".join(names[parent] for parent in step.parents)
             lines.append(f"    [{parents}] >> {names[step.name]}")
     return lines
+
+
+def _has_nested_foreach(plan: FlowPlan) -> bool:
+    return any(step.kind == "foreach" and step.foreach is not None for step in plan.steps)
 
 
 def _has_exit_hooks(plan: FlowPlan) -> bool:

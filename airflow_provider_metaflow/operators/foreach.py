@@ -21,7 +21,7 @@ class MetaflowForeachOperator(MetaflowStepOperator):
 
     def _result(self, task_run: StepTaskRun) -> Any:
         from airflow_provider_metaflow.runtime import datastore
-        from airflow_provider_metaflow.version_compat import AirflowFailException, get_airflow_conf
+        from airflow_provider_metaflow.version_compat import check_map_length
 
         width = datastore.foreach_num_splits(
             task_run.settings,
@@ -31,12 +31,6 @@ class MetaflowForeachOperator(MetaflowStepOperator):
             task_run.task_id,
             attempt=task_run.attempt.attempt,
         )
-        limit = get_airflow_conf().getint("core", "max_map_length", fallback=1024)
-        if width > limit:
-            raise AirflowFailException(
-                f"Foreach step {self.step!r} produced {width} splits, more than Airflow maps in "
-                f"one task (core.max_map_length = {limit}). Raise [core] max_map_length "
-                "(AIRFLOW__CORE__MAX_MAP_LENGTH) on the scheduler and workers, or split the list."
-            )
+        check_map_length(self.step, width)
         self.log.info("Foreach yields %d child steps.", width)
         return list(range(width))

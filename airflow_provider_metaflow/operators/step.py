@@ -31,6 +31,11 @@ class MetaflowStepOperator(BaseOperator):
     :param foreach: for steps inside a foreach body, the foreach step whose list is mapped over.
     :param join_of: for the join that closes a foreach, that foreach step.
     :param split_index: the position in the foreach list (mapped with ``.expand``).
+    :param index_path: inside nested foreaches, the position in each enclosing foreach, outermost
+        first (mapped with ``.expand`` over a ``MetaflowSplitsOperator``'s output).
+    :param conditional: the step follows a switch, so it may not run: it runs with the parents
+        that ran and chose it, and skips itself when there are none. Use with
+        ``trigger_rule="none_failed"``.
     :param env: extra environment variables for the step process (templated).
     :param environment: the step's ``@environment`` variables (not templated: values are data).
     :param compute_resources: the step's ``@resources`` (cpu, memory, gpu, disk), for compute
@@ -53,6 +58,8 @@ class MetaflowStepOperator(BaseOperator):
         foreach: str | None = None,
         join_of: str | None = None,
         split_index: int | None = None,
+        index_path: Sequence[int] | None = None,
+        conditional: bool = False,
         env: Mapping[str, str] | None = None,
         environment: Mapping[str, str] | None = None,
         compute_resources: Mapping[str, Any] | None = None,
@@ -66,6 +73,8 @@ class MetaflowStepOperator(BaseOperator):
         self.foreach = foreach
         self.join_of = join_of
         self.split_index = split_index
+        self.index_path = index_path
+        self.conditional = conditional
         self.env = dict(env or {})
         self.environment = dict(environment or {})
         self.compute_resources = dict(compute_resources or {})

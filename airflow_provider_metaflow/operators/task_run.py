@@ -6,6 +6,7 @@ imported further down, by the runtime modules, only when needed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -29,9 +30,18 @@ from airflow_provider_metaflow.runtime.ids import (
     metaflow_run_id,
     metaflow_task_id,
 )
-from airflow_provider_metaflow.runtime.inputs import StepInputs, input_paths, split_index_for
+from airflow_provider_metaflow.runtime.inputs import (
+    StepInputs,
+    input_paths,
+    parent_index_path,
+    split_index_for,
+)
 from airflow_provider_metaflow.runtime.settings import MetaflowSettings, resolve_settings
-from airflow_provider_metaflow.version_compat import AirflowException, AirflowFailException
+from airflow_provider_metaflow.version_compat import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSkipException,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_metaflow.flow import MetaflowFlow
@@ -56,9 +66,7 @@ class StepTaskRun:
         self.run_id = metaflow_run_id(ti.dag_id, ti.run_id)
         # Find Airflow runs with the client: Flow(...).runs("airflow_dag_id:...")
         self.tags = (*self.flow.tags, f"airflow_dag_id:{ti.dag_id}", f"airflow_run_id:{ti.run_id}")
-        self.index_path: tuple[int, ...] = (
-            () if operator.split_index is None else (int(operator.split_index),)
-        )
+        self.index_path = task_index_path(operator.split_index, operator.index_path)
         self.task_id = metaflow_task_id(self.index_path)
         self.pathspec = f"{self.flow.name}/{self.run_id}/{operator.step}/{self.task_id}"
         self.attempt = self._plan_attempt(ti.try_number, ti.max_tries)
@@ -83,6 +91,10 @@ class StepTaskRun:
                 "next to the DAG."
             )
         self.settings = resolve_settings(self.flow_dir)
+        op = self.operator
+        self.inputs = StepInputs(op.inputs, op.foreach, op.join_of)
+        if op.conditional:
+            self.inputs = self._inputs_that_ran(self.inputs)
         env = self._child_env()
         with tempfile.TemporaryDirectory(prefix="metaflow-task-") as scratch:
             flow_command = self._flow_command(scratch)
@@ -118,9 +130,44 @@ class StepTaskRun:
         if self._process is not None:
             self._process.terminate()
 
+    def _inputs_that_ran(self, inputs: StepInputs) -> StepInputs:
+        """After a switch: keep the parents that ran and chose this step; skip if there are none."""
+        step = self.operator.step
+        if inputs.join_of is not None:
+            foreach_task = metaflow_task_id(self.index_path)
+            if (
+                datastore.next_steps(self.settings, self.flow.name, self.run_id, inputs.join_of, foreach_task)
+                is None
+            ):
+                raise AirflowSkipException(
+                    f"Step {step!r} did not run: foreach {inputs.join_of!r} did not run."
+                )
+            return inputs
+        chosen_by = tuple(
+            parent
+            for parent in inputs.parents
+            if step
+            in (
+                datastore.next_steps(
+                    self.settings,
+                    self.flow.name,
+                    self.run_id,
+                    parent,
+                    metaflow_task_id(parent_index_path(inputs, parent, self.index_path)),
+                )
+                or ()
+            )
+        )
+        if not chosen_by:
+            raise AirflowSkipException(
+                f"Step {step!r} did not run in Metaflow run {self.run_id}: no parent chose it "
+                "(a switch took another branch)."
+            )
+        return dataclasses.replace(inputs, parents=chosen_by)
+
     def _invocation(self, scratch: str) -> StepInvocation:
         op = self.operator
-        step_inputs = StepInputs(op.inputs, op.foreach, op.join_of)
+        step_inputs = self.inputs
 
         def num_splits(foreach_step: str, foreach_index_path: Sequence[int]) -> int:
             return datastore.foreach_num_splits(
@@ -219,6 +266,13 @@ class StepTaskRun:
             self.log.warning(
                 "Could not store the output of %s in Metaflow's task logs: %s", self.pathspec, error
             )
+
+
+def task_index_path(split_index: int | None, index_path: Sequence[int] | None) -> tuple[int, ...]:
+    """The task's position in its enclosing foreaches, outermost first (empty outside any)."""
+    if index_path is not None:
+        return tuple(int(index) for index in index_path)
+    return () if split_index is None else (int(split_index),)
 
 
 def metaflow_environment(

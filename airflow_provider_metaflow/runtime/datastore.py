@@ -71,6 +71,23 @@ def format_log_line(line: bytes) -> bytes:
     return bytes(mflog.decorate(RUNTIME_LOG_SOURCE, line))
 
 
+def next_steps(
+    settings: MetaflowSettings, flow_name: str, run_id: str, step: str, task_id: str
+) -> list[str] | None:
+    """The steps a finished, successful task chose to run next; None if it did not succeed.
+    After a switch, only the branch taken is named."""
+    from metaflow.datastore.exceptions import DataException
+
+    try:
+        datastore = _flow_datastore(settings, flow_name).get_task_datastore(run_id, step, task_id, mode="r")
+    except DataException:
+        return None
+    if not datastore["_task_ok"]:
+        return None
+    transition = datastore["_transition"]
+    return list(transition[0]) if transition else []
+
+
 def task_succeeded(settings: MetaflowSettings, flow_name: str, run_id: str, step: str, task_id: str) -> bool:
     """True when the task's latest finished attempt ended successfully."""
     from metaflow.datastore.exceptions import DataException

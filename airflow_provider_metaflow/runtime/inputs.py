@@ -34,6 +34,11 @@ def split_index_for(inputs: StepInputs, index_path: Sequence[int]) -> int | None
     return None
 
 
+def parent_index_path(inputs: StepInputs, parent: str, index_path: Sequence[int]) -> tuple[int, ...]:
+    """Where a (non-join) parent task sits: the foreach that opens this body is one level up."""
+    return tuple(index_path[:-1]) if parent == inputs.foreach else tuple(index_path)
+
+
 def input_paths(
     run_id: str,
     inputs: StepInputs,
@@ -51,8 +56,5 @@ def input_paths(
             paths += [task_pathspec(run_id, parent, (*index_path, i)) for i in range(width)]
         return compress_input_paths(paths)
     for parent in inputs.parents:
-        if parent == inputs.foreach:
-            paths.append(task_pathspec(run_id, parent, index_path[:-1]))
-        else:
-            paths.append(task_pathspec(run_id, parent, index_path))
+        paths.append(task_pathspec(run_id, parent, parent_index_path(inputs, parent, index_path)))
     return compress_input_paths(paths)

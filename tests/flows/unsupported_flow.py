@@ -3,44 +3,18 @@ from metaflow import FlowSpec, Parameter, step, trigger
 
 @trigger(event="data_ready")
 class UnsupportedFlow(FlowSpec):
-    """Several shapes and features the compiler must refuse, all in one flow."""
+    """Several things the compiler must refuse, all in one flow, reported together."""
 
-    needed = Parameter("needed", type=int, required=True)
+    when = Parameter("when", default=3 + 4j)
 
     @step
     def start(self):
-        self.choice = "a"
-        self.next({"a": self.a, "b": self.b}, condition="choice")
+        self.next(self.poll)
 
     @step
-    def a(self):
-        self.next(self.outer)
-
-    @step
-    def b(self):
-        self.next(self.outer)
-
-    @step
-    def outer(self):
-        self.xs = [1, 2]
-        self.next(self.inner, foreach="xs")
-
-    @step
-    def inner(self):
-        self.ys = [1, 2]
-        self.next(self.leaf, foreach="ys")
-
-    @step
-    def leaf(self):
-        self.next(self.inner_join)
-
-    @step
-    def inner_join(self, inputs):
-        self.next(self.outer_join)
-
-    @step
-    def outer_join(self, inputs):
-        self.next(self.end)
+    def poll(self):
+        self.done = True
+        self.next({"again": self.poll, "finished": self.end}, condition="state")
 
     @step
     def end(self):

@@ -81,3 +81,24 @@ def test_step_names_that_shadow_dag_names_get_their_own_variables() -> None:
 
 def test_dag_records_its_format_version() -> None:
     assert "dag_format=1" in render_dag(PLAN, "/repo/dags/train_dag.py")
+
+
+def test_a_step_named_like_a_renamed_step_keeps_its_own_variable() -> None:
+    steps = ("start", "dag", "dag_step", "flow", "flow_step", "end")
+    plan = FlowPlan(
+        "F",
+        "/f.py",
+        "F",
+        steps=tuple(
+            StepPlan(name, "linear", (previous,) if previous else ())
+            for previous, name in zip((None, *steps[:-1]), steps, strict=True)
+        ),
+    )
+    source = render_dag(plan, "/d/f_dag.py")
+    assignments = [
+        node.targets[0].id
+        for node in ast.walk(ast.parse(source))  # type: ignore[attr-defined]
+        if isinstance(node, ast.Assign)
+    ]
+    assert len(assignments) == len(set(assignments))
+    assert "dag_step >> dag_step" not in source

@@ -6,6 +6,7 @@ deploy scripts keep working.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 import re
@@ -13,11 +14,12 @@ from typing import Any
 
 from metaflow._vendor import click
 from metaflow.exception import MetaflowException
+from metaflow.tagging_util import validate_tags
 from metaflow.util import get_username
 
 from .deployment import DagIdentity, resolve_dag_identity, resolve_token
 
-_VALID_DAG_ID = re.compile(r"^[a-zA-Z0-9_.\-]+$")
+_VALID_DAG_ID = re.compile(r"\A(?=.*[a-zA-Z0-9])[a-zA-Z0-9_.\-]{1,250}\Z")
 
 
 class AirflowCompileError(MetaflowException):
@@ -42,8 +44,8 @@ def airflow(obj: Any, name: str | None = None) -> None:
     obj.dag_identity = resolve_dag_identity(name, obj.graph.name)
     if not _VALID_DAG_ID.match(obj.dag_identity.dag_id):
         raise AirflowCompileError(
-            f"DAG id {obj.dag_identity.dag_id!r} is not a valid Airflow DAG id: use letters, digits, "
-            "'_', '-' and '.' (pass --name)."
+            f"DAG id {obj.dag_identity.dag_id!r} is not a valid Airflow DAG id: use up to 250 letters, "
+            "digits, '_', '-' and '.', with at least one letter or digit (pass --name)."
         )
 
 
@@ -121,7 +123,7 @@ def create(
     workflow_timeout: int | None = None,
     worker_pool: str | None = None,
 ) -> None:
-    from airflow_provider_metaflow.compiler.create import compile_flow, write_atomically
+    from airflow_provider_metaflow.compiler.create import plan_flow, render_checked, write_atomically
     from airflow_provider_metaflow.compiler.errors import FlowCompileError
     from airflow_provider_metaflow.compiler.flow_plan import DeployOptions
 
@@ -131,11 +133,10 @@ def create(
     if os.path.abspath(file) == flow_file:
         raise AirflowCompileError("The DAG file cannot be the flow file itself; name another .py file.")
     identity: DagIdentity = obj.dag_identity
-    token = resolve_token(obj, identity, authorize, given_token, generate_new_token)
+    validate_tags(tags or ())  # Metaflow's own rules, as its other schedulers check them
     options = DeployOptions(
         dag_id=identity.dag_id,
         user=get_username(),
-        production_token=token,
         top_level_options=_project_options(obj.flow),
         tags=tuple(tags or ()),
         namespace=user_namespace,
@@ -145,10 +146,12 @@ def create(
         is_paused_upon_creation=True if is_paused_upon_creation else None,
     )
     try:
-        plan, source = compile_flow(obj.flow, obj.graph, flow_file, file, options)
+        plan = plan_flow(obj.flow, obj.graph, flow_file, options)
     except FlowCompileError as error:
         raise AirflowCompileError(str(error)) from None
-    write_atomically(file, source)
+    # Only a flow that compiles may claim or renew a production token.
+    token = resolve_token(obj, identity, authorize, given_token, generate_new_token)
+    write_atomically(file, render_checked(dataclasses.replace(plan, production_token=token), file))
     obj.echo(f"Deployed *{plan.flow_name}* as Airflow DAG *{plan.dag_id}* in *{file}*.", bold=True)
     obj.echo(
         "Put this file in your Airflow dags folder (next to the flow file at the relative path it "
