@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 from airflow_provider_metaflow.version import DAG_FORMAT, SUPPORTED_DAG_FORMATS, __version__
 
@@ -18,7 +17,6 @@ class IncompatibleDagFormat(ImportError):
     """Raised while parsing a DAG that this provider version cannot run."""
 
 
-@dataclass(frozen=True)
 class MetaflowFlow:
     """A Metaflow flow as seen from a DAG file.
 
@@ -38,23 +36,54 @@ class MetaflowFlow:
     top_level_options: extra options for every Metaflow command, such as @project's
         `--branch NAME` or `--production`.
     dag_format: the generated-DAG format the file was written in; checked at parse time.
+
+    A plain slotted class rather than a dataclass: every DAG file that uses the provider
+    imports this module on every parse, and a dataclass costs a millisecond to define.
     """
 
-    name: str
-    file: str
-    python: str | None = None
-    parameters: Sequence[str] | None = None
-    json_parameters: Sequence[str] = field(default_factory=tuple)
-    configs: Mapping[str, str] = field(default_factory=dict)
-    tags: Sequence[str] = field(default_factory=tuple)
-    namespace: str | None = None
-    user: str | None = None
-    production_token: str | None = None
-    top_level_options: Sequence[str] = field(default_factory=tuple)
-    dag_format: int = DAG_FORMAT
+    __slots__ = (
+        "name",
+        "file",
+        "python",
+        "parameters",
+        "json_parameters",
+        "configs",
+        "tags",
+        "namespace",
+        "user",
+        "production_token",
+        "top_level_options",
+        "dag_format",
+    )
 
-    def __post_init__(self) -> None:
-        if self.dag_format not in SUPPORTED_DAG_FORMATS:
+    def __init__(
+        self,
+        name: str,
+        file: str,
+        python: str | None = None,
+        parameters: Sequence[str] | None = None,
+        json_parameters: Sequence[str] = (),
+        configs: Mapping[str, str] | None = None,
+        tags: Sequence[str] = (),
+        namespace: str | None = None,
+        user: str | None = None,
+        production_token: str | None = None,
+        top_level_options: Sequence[str] = (),
+        dag_format: int = DAG_FORMAT,
+    ) -> None:
+        self.name = name
+        self.file = file
+        self.python = python
+        self.parameters = parameters
+        self.json_parameters = tuple(json_parameters)
+        self.configs = dict(configs or {})
+        self.tags = tuple(tags)
+        self.namespace = namespace
+        self.user = user
+        self.production_token = production_token
+        self.top_level_options = tuple(top_level_options)
+        self.dag_format = dag_format
+        if dag_format not in SUPPORTED_DAG_FORMATS:
             raise IncompatibleDagFormat(
                 f"This DAG for flow {self.name!r} was generated in DAG format {self.dag_format}, "
                 f"but the installed airflow-provider-metaflow {__version__} reads formats "
@@ -62,6 +91,9 @@ class MetaflowFlow:
                 f"`python {os.path.basename(self.file)} airflow create`, or install the provider "
                 "version that generated it."
             )
+
+    def __repr__(self) -> str:
+        return f"MetaflowFlow({self.name!r}, file={self.file!r})"
 
     def resolve_file(self, dag_file: str | None) -> str:
         """Absolute path of the flow file; relative paths start at the DAG file's folder."""
