@@ -15,7 +15,6 @@ from airflow_provider_metaflow.runtime.attempts import METAFLOW_MAX_ATTEMPTS
 
 # Decorators that run inside the step process and need no Airflow counterpart.
 IN_STEP_DECORATORS = frozenset({"secrets", "card", "airflow_internal"})
-TRANSLATED_DECORATORS = frozenset({"retry", "timeout", "catch", "environment", "resources"})
 
 _REMEDIES = {
     "batch": "Airflow runs each step as a process on its worker; remove @batch (use @resources to "
