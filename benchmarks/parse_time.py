@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import statistics
 import subprocess
@@ -26,9 +25,10 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from common import bench_environment, compile_flow, environment_line, print_table
 
 if TYPE_CHECKING:
     from airflow.dag_processing.dagbag import DagBag
@@ -109,16 +109,6 @@ def handwritten_source(case: Case) -> str:
     return "\n".join(lines) + "\n"
 
 
-def compile_flow(flow_file: Path, dag_file: Path, env: dict[str, str]) -> None:
-    """Compile a flow with the project's Metaflow extension; exit with its output if that fails."""
-    command = [sys.executable, str(flow_file), "--quiet", "airflow", "create", str(dag_file)]
-    result = subprocess.run(
-        command, cwd=flow_file.parent, env=env, capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0 or not dag_file.is_file():
-        sys.exit(f"compiling {flow_file.name} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
-
-
 def load_once(dagbag_class: type[DagBag], path: str) -> dict[str, Any]:
     """Time a cold DagBag load of one file, then a warm one in the same process, and describe the DAG."""
     start = time.perf_counter()
@@ -192,16 +182,6 @@ def yes_no(value: bool) -> str:
     return "yes" if value else "no"
 
 
-def print_table(headers: list[str], rows: list[list[str]]) -> None:
-    """Print a markdown table with aligned columns: the first left-aligned, the rest right-aligned."""
-    widths = [max(len(header), *(len(row[i]) for row in rows)) for i, header in enumerate(headers)]
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
-    print("|" + "|".join(("-" * (w + 1) + (":" if i else "-")) for i, w in enumerate(widths)) + "|")
-    for row in rows:
-        cells = [row[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True))]
-        print("| " + " | ".join(cells) + " |")
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -237,18 +217,7 @@ def main(argv: list[str] | None = None) -> None:
         flows, dags = root / "flows", root / "dags"
         flows.mkdir()
         dags.mkdir()
-        env = dict(os.environ)
-        env.update(
-            METAFLOW_USER="bench",
-            METAFLOW_HOME=str(root / "metaflow_home"),
-            METAFLOW_DEFAULT_DATASTORE="local",
-            METAFLOW_DEFAULT_METADATA="local",
-            METAFLOW_DATASTORE_SYSROOT_LOCAL=str(root / "metaflow"),
-            AIRFLOW_HOME=str(root / "airflow"),
-            AIRFLOW__CORE__DAGS_FOLDER=str(dags),
-            AIRFLOW__CORE__LOAD_EXAMPLES="False",
-            AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
-        )
+        env = bench_environment(root, dags)
 
         files: dict[tuple[Case, str], Path] = {}
         for case in cases:
@@ -330,10 +299,7 @@ def main(argv: list[str] | None = None) -> None:
         "Cold `from airflow.dag_processing.dagbag import DagBag` (not included above): "
         f"median {statistics.median(import_ms):.0f} ms over {len(import_ms)} interpreters."
     )
-    print(
-        f"Python {platform.python_version()}, Airflow {metadata.version('apache-airflow')}, "
-        f"{os.cpu_count()} CPUs; total {time.perf_counter() - began:.0f} s."
-    )
+    print(environment_line(began))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -34,9 +33,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from common import bench_environment, compile_flow, environment_line, print_table
 
 RESULT_MARKER = "SHAPES_RESULT "
 NESTED_LEVELS = 3
@@ -48,25 +48,6 @@ RSS_SAMPLE_SECONDS = 0.2
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-def print_table(headers: list[str], rows: list[list[str]]) -> None:
-    """Print a markdown table with aligned columns: the first left-aligned, the rest right-aligned."""
-    widths = [max(len(header), *(len(row[i]) for row in rows)) for i, header in enumerate(headers)]
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
-    print("|" + "|".join(("-" * (w + 1) + (":" if i else "-")) for i, w in enumerate(widths)) + "|")
-    for row in rows:
-        cells = [row[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True))]
-        print("| " + " | ".join(cells) + " |")
-
-
-def environment_line(began: float) -> str:
-    """Versions, CPU count and the total runtime of the script."""
-    return (
-        f"Python {platform.python_version()}, Airflow {metadata.version('apache-airflow')}, "
-        f"Metaflow {metadata.version('metaflow')}, {os.cpu_count()} CPUs; "
-        f"total {time.perf_counter() - began:.0f} s."
-    )
 
 
 def step_source(name: str, body: list[str], join: bool = False) -> list[str]:
@@ -239,19 +220,6 @@ def linear_flow(steps: int) -> Shape:
     )
 
 
-def time_compile(flow_file: Path, dag_file: Path, env: dict[str, str]) -> float:
-    """Wall time of one ``python flow.py --quiet airflow create DAG_FILE``; exits if it fails."""
-    command = [sys.executable, str(flow_file), "--quiet", "airflow", "create", str(dag_file)]
-    began = time.perf_counter()
-    result = subprocess.run(
-        command, cwd=flow_file.parent, env=env, capture_output=True, text=True, check=False
-    )
-    elapsed = time.perf_counter() - began
-    if result.returncode != 0 or not dag_file.is_file():
-        sys.exit(f"compiling {flow_file.name} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
-    return elapsed
-
-
 def parse_worker(dag_file: str) -> None:
     """Import DagBag (timed), load one DAG file (timed) and describe it, in this fresh interpreter."""
     began = time.perf_counter()
@@ -288,23 +256,12 @@ def compile_benchmark(args: argparse.Namespace) -> None:
         flows, dags = root / "flows", root / "dags"
         flows.mkdir()
         dags.mkdir()
-        env = dict(os.environ)
-        env.update(
-            METAFLOW_USER="bench",
-            METAFLOW_HOME=str(root / "metaflow_home"),
-            METAFLOW_DEFAULT_DATASTORE="local",
-            METAFLOW_DEFAULT_METADATA="local",
-            METAFLOW_DATASTORE_SYSROOT_LOCAL=str(root / "metaflow"),
-            AIRFLOW_HOME=str(root / "airflow"),
-            AIRFLOW__CORE__DAGS_FOLDER=str(dags),
-            AIRFLOW__CORE__LOAD_EXAMPLES="False",
-            AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
-        )
+        env = bench_environment(root, dags)
         for shape in shapes:
             flow_file = flows / f"{shape.flow_name.lower()}.py"
             dag_file = dags / f"{shape.flow_name.lower()}_dag.py"
             flow_file.write_text(shape.source)
-            compile_s = [time_compile(flow_file, dag_file, env) for _ in range(args.repeats)]
+            compile_s = [compile_flow(flow_file, dag_file, env) for _ in range(args.repeats)]
             text = dag_file.read_text()
             check = run_self(["_parse", str(dag_file)], env)  # warm-up: airflow.cfg, bytecode caches
             if check["dags"] != 1 or check["import_errors"]:

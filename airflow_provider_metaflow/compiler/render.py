@@ -199,11 +199,17 @@ def _task(plan: FlowPlan, step: StepPlan, names: dict[str, str]) -> str:
 
 
 def _mapping(plan: FlowPlan, foreach: str, names: dict[str, str]) -> str:
-    """What a step inside `foreach` is mapped over: the split indexes of an unmapped foreach, or
-    the flat list of index paths that a nested foreach's splits task computed."""
+    """The `.expand()` argument of a step inside `foreach`."""
+    keyword = "split_index" if plan.step(foreach).foreach is None else "index_path"
+    return f"{keyword}={_split_list(plan, foreach, names)}"
+
+
+def _split_list(plan: FlowPlan, foreach: str, names: dict[str, str]) -> str:
+    """The list `foreach`'s body is mapped over: an unmapped foreach's split indexes, or the flat
+    index paths that a nested foreach's splits task computed."""
     if plan.step(foreach).foreach is None:
-        return f"split_index={names[foreach]}.output"
-    return f"index_path={_splits_variable(foreach, names)}.output"
+        return f"{names[foreach]}.output"
+    return f"{_splits_variable(foreach, names)}.output"
 
 
 def _splits_variable(foreach: str, names: dict[str, str]) -> str:
@@ -215,19 +221,13 @@ def _splits_task(plan: FlowPlan, step: StepPlan, names: dict[str, str]) -> list[
     instance into (outer..., inner) index paths, so every innermost task can run in parallel."""
     if step.kind != "foreach" or step.foreach is None:
         return []
-    outer = plan.step(step.foreach)
-    outer_list = (
-        f"{names[outer.name]}.output"
-        if outer.foreach is None
-        else f"{_splits_variable(outer.name, names)}.output"
-    )
     variable = _splits_variable(step.name, names)
     return [
         f"    {variable} = MetaflowSplitsOperator(",
         f"        task_id={step.name + '__splits'!r},",
         "        flow=flow,",
         f"        foreach={step.name!r},",
-        f"        outer_splits={outer_list},",
+        f"        outer_splits={_split_list(plan, step.foreach, names)},",
         "    )",
         f"    {names[step.name]} >> {variable}",
     ]

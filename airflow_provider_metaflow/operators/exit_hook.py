@@ -45,21 +45,17 @@ class MetaflowExitHookOperator(BaseOperator):
         self.on_error = list(on_error)
 
     def execute(self, context: Any) -> list[str]:
-        import os
-
         from airflow_provider_metaflow.backends.local import LocalProcess
+        from airflow_provider_metaflow.operators.flow_run import locate_flow_run
         from airflow_provider_metaflow.operators.task_run import metaflow_environment
         from airflow_provider_metaflow.runtime import datastore
-        from airflow_provider_metaflow.runtime.ids import metaflow_run_id, metaflow_task_id
-        from airflow_provider_metaflow.runtime.settings import resolve_settings
+        from airflow_provider_metaflow.runtime.ids import metaflow_task_id
         from airflow_provider_metaflow.version_compat import AirflowException
 
-        dag = self.get_dag()
-        flow_file = self.flow.resolve_file(dag.fileloc if dag is not None else None)
-        settings = resolve_settings(os.path.dirname(flow_file))
-        run_id = metaflow_run_id(context["ti"].dag_id, context["ti"].run_id)
+        run = locate_flow_run(self, self.flow, context)
+        run_id = run.run_id
         succeeded = datastore.task_succeeded(
-            settings, self.flow.name, run_id, self.end_step, metaflow_task_id()
+            run.settings, self.flow.name, run_id, self.end_step, metaflow_task_id()
         )
         hooks = self.on_success if succeeded else self.on_error
         self.log.info(
@@ -69,18 +65,18 @@ class MetaflowExitHookOperator(BaseOperator):
             "succeeded" if succeeded else "failed",
             ", ".join(hooks) or "no hooks",
         )
-        env = metaflow_environment(self.flow, settings)
+        env = metaflow_environment(self.flow, run.settings)
         failed = []
         for hook in hooks:
             argv = [
                 self.flow.interpreter(),
                 "-m",
                 EXIT_HOOK_SCRIPT,
-                flow_file,
+                run.flow_file,
                 hook,
                 f"{self.flow.name}/{run_id}",
             ]
-            process = LocalProcess(argv, env, os.path.dirname(flow_file))
+            process = LocalProcess(argv, env, run.flow_dir)
             code = process.run(lambda _stream, line: self.log.info("%s", line.decode(errors="replace")))
             if code != 0:
                 failed.append(hook)

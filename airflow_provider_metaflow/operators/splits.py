@@ -36,22 +36,22 @@ class MetaflowSplitsOperator(BaseOperator):
         self.outer_splits = outer_splits
 
     def execute(self, context: Any) -> list[list[int]]:
-        import os
-
+        from airflow_provider_metaflow.operators.flow_run import locate_flow_run
         from airflow_provider_metaflow.runtime import datastore
-        from airflow_provider_metaflow.runtime.ids import metaflow_run_id, metaflow_task_id
-        from airflow_provider_metaflow.runtime.settings import resolve_settings
+        from airflow_provider_metaflow.runtime.ids import metaflow_task_id
         from airflow_provider_metaflow.version_compat import check_map_length
 
-        dag = self.get_dag()
-        flow_file = self.flow.resolve_file(dag.fileloc if dag is not None else None)
-        settings = resolve_settings(os.path.dirname(flow_file))
-        run_id = metaflow_run_id(context["ti"].dag_id, context["ti"].run_id)
+        run = locate_flow_run(self, self.flow, context)
         paths: list[list[int]] = []
         for outer in self.outer_splits:
             outer_path = [outer] if isinstance(outer, int) else list(outer)
             width = datastore.foreach_num_splits(
-                settings, self.flow.name, run_id, self.foreach, metaflow_task_id(outer_path), attempt=None
+                run.settings,
+                self.flow.name,
+                run.run_id,
+                self.foreach,
+                metaflow_task_id(outer_path),
+                attempt=None,
             )
             paths += [[*outer_path, index] for index in range(width)]
         check_map_length(self.foreach, len(paths))

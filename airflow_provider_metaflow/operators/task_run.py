@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_metaflow.backends.local import LocalProcess
+from airflow_provider_metaflow.operators.flow_run import locate_flow_run
 from airflow_provider_metaflow.runtime import datastore
 from airflow_provider_metaflow.runtime.attempts import AttemptPlan, AttemptsExhausted, plan_attempt
 from airflow_provider_metaflow.runtime.command import (
@@ -27,7 +28,6 @@ from airflow_provider_metaflow.runtime.ids import (
     MAX_INLINE_INPUT_PATHS,
     PARAMETERS_STEP,
     PARAMETERS_TASK_ID,
-    metaflow_run_id,
     metaflow_task_id,
 )
 from airflow_provider_metaflow.runtime.inputs import (
@@ -36,7 +36,7 @@ from airflow_provider_metaflow.runtime.inputs import (
     parent_index_path,
     split_index_for,
 )
-from airflow_provider_metaflow.runtime.settings import MetaflowSettings, resolve_settings
+from airflow_provider_metaflow.runtime.settings import MetaflowSettings
 from airflow_provider_metaflow.version_compat import (
     AirflowException,
     AirflowFailException,
@@ -60,10 +60,9 @@ class StepTaskRun:
         self.log = operator.log
         self.flow = operator.flow
         ti = context["ti"]
-        dag = operator.get_dag()
-        self.flow_file = self.flow.resolve_file(dag.fileloc if dag is not None else None)
-        self.flow_dir = os.path.dirname(self.flow_file)
-        self.run_id = metaflow_run_id(ti.dag_id, ti.run_id)
+        located = locate_flow_run(operator, self.flow, context)
+        self.flow_file, self.flow_dir = located.flow_file, located.flow_dir
+        self.settings, self.run_id = located.settings, located.run_id
         # Find Airflow runs with the client: Flow(...).runs("airflow_dag_id:...")
         self.tags = (*self.flow.tags, f"airflow_dag_id:{ti.dag_id}", f"airflow_run_id:{ti.run_id}")
         self.index_path = task_index_path(operator.split_index, operator.index_path)
@@ -84,13 +83,6 @@ class StepTaskRun:
             ) from None
 
     def run(self) -> None:
-        if not os.path.isfile(self.flow_file):
-            raise AirflowFailException(
-                f"Step {self.operator.step!r}: flow file {self.flow_file} does not exist. "
-                "MetaflowFlow(file=...) is relative to the DAG file's folder; deploy the flow "
-                "next to the DAG."
-            )
-        self.settings = resolve_settings(self.flow_dir)
         op = self.operator
         self.inputs = StepInputs(op.inputs, op.foreach, op.join_of)
         if op.conditional:

@@ -20,15 +20,19 @@ def _flow_datastore(settings: MetaflowSettings, flow_name: str) -> Any:
     return FlowDataStore(flow_name, None, storage_impl=storage, ds_root=settings.datastore_root)
 
 
-def task_is_done(settings: MetaflowSettings, flow_name: str, run_id: str, step: str, task_id: str) -> bool:
-    """True when some attempt of the task finished and wrote its DONE marker."""
+def _latest_finished(settings: MetaflowSettings, flow_name: str, run_id: str, step: str, task_id: str) -> Any:
+    """The task's latest attempt that wrote its DONE marker, or None if none did."""
     from metaflow.datastore.exceptions import DataException
 
     try:
-        _flow_datastore(settings, flow_name).get_task_datastore(run_id, step, task_id, mode="r")
+        return _flow_datastore(settings, flow_name).get_task_datastore(run_id, step, task_id, mode="r")
     except DataException:
-        return False
-    return True
+        return None
+
+
+def task_is_done(settings: MetaflowSettings, flow_name: str, run_id: str, step: str, task_id: str) -> bool:
+    """True when some attempt of the task finished and wrote its DONE marker."""
+    return _latest_finished(settings, flow_name, run_id, step, task_id) is not None
 
 
 def foreach_num_splits(
@@ -76,13 +80,8 @@ def next_steps(
 ) -> list[str] | None:
     """The steps a finished, successful task chose to run next; None if it did not succeed.
     After a switch, only the branch taken is named."""
-    from metaflow.datastore.exceptions import DataException
-
-    try:
-        datastore = _flow_datastore(settings, flow_name).get_task_datastore(run_id, step, task_id, mode="r")
-    except DataException:
-        return None
-    if not datastore["_task_ok"]:
+    datastore = _latest_finished(settings, flow_name, run_id, step, task_id)
+    if datastore is None or not datastore["_task_ok"]:
         return None
     transition = datastore["_transition"]
     return list(transition[0]) if transition else []
@@ -90,10 +89,5 @@ def next_steps(
 
 def task_succeeded(settings: MetaflowSettings, flow_name: str, run_id: str, step: str, task_id: str) -> bool:
     """True when the task's latest finished attempt ended successfully."""
-    from metaflow.datastore.exceptions import DataException
-
-    try:
-        datastore = _flow_datastore(settings, flow_name).get_task_datastore(run_id, step, task_id, mode="r")
-    except DataException:
-        return False
-    return bool(datastore["_task_ok"])
+    datastore = _latest_finished(settings, flow_name, run_id, step, task_id)
+    return datastore is not None and bool(datastore["_task_ok"])
