@@ -7,14 +7,14 @@ UV_VERSION := 0.13.9
 BIN := $(VENV)/bin
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: install demo test lint typecheck unit compat benchmark clean
+.PHONY: install demo test test-matrix lint typecheck unit compat benchmark clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
 
 $(VENV)/.installed: $(BIN)/uv pyproject.toml requirements/constraints.txt
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -c requirements/constraints.txt -e ".[dev]"
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -c requirements/constraints.txt -e ".[dev]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -38,11 +38,17 @@ endef
 test: lint typecheck
 	$(call run_pytest,$(BIN)/python,-q)
 
+# The whole generated flow-shape matrix (tests/matrix): every nesting of branch, foreach, switch and
+# recursive switch up to depth 3, each run through Airflow and `python flow.py run` and compared.
+# `make test` runs only its fast subset. Slow (most of an hour on 2 cores).
+test-matrix: install
+	$(call run_pytest,FLOW_MATRIX=full $(BIN)/python,-q -m matrix tests/matrix)
+
 # The oldest supported Airflow minor: load every DAG and run one flow end to end.
 COMPAT_VENV := .venv-airflow-3.1
 compat: $(BIN)/uv
 	test -x $(COMPAT_VENV)/bin/python || $(PYTHON) -m venv $(COMPAT_VENV)
-	$(BIN)/uv pip install --quiet --python $(COMPAT_VENV)/bin/python -c requirements/constraints-airflow-3.1.txt -e . pytest apache-airflow-providers-standard
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(COMPAT_VENV)/bin/python -c requirements/constraints-airflow-3.1.txt -r requirements/airflow-3.1.in -e .
 	$(call run_pytest,$(COMPAT_VENV)/bin/python,-q -m compat)
 
 benchmark: install

@@ -13,18 +13,24 @@ from airflow_provider_metaflow.version import __version__
 
 if TYPE_CHECKING:
     from airflow_provider_metaflow.flow import MetaflowFlow
+    from airflow_provider_metaflow.hooks.metaflow import MetaflowHook
     from airflow_provider_metaflow.operators.exit_hook import MetaflowExitHookOperator
     from airflow_provider_metaflow.operators.foreach import MetaflowForeachOperator
+    from airflow_provider_metaflow.operators.loop import MetaflowLoopOperator
     from airflow_provider_metaflow.operators.splits import MetaflowSplitsOperator
     from airflow_provider_metaflow.operators.step import MetaflowStepOperator
+    from airflow_provider_metaflow.sensors.flow import MetaflowFlowSensor
     from airflow_provider_metaflow.version_compat import cron_timetable
 
 _LAZY_NAMES = {
     "MetaflowFlow": "airflow_provider_metaflow.flow",
     "MetaflowStepOperator": "airflow_provider_metaflow.operators.step",
     "MetaflowForeachOperator": "airflow_provider_metaflow.operators.foreach",
+    "MetaflowLoopOperator": "airflow_provider_metaflow.operators.loop",
     "MetaflowExitHookOperator": "airflow_provider_metaflow.operators.exit_hook",
     "MetaflowSplitsOperator": "airflow_provider_metaflow.operators.splits",
+    "MetaflowHook": "airflow_provider_metaflow.hooks.metaflow",
+    "MetaflowFlowSensor": "airflow_provider_metaflow.sensors.flow",
     "cron_timetable": "airflow_provider_metaflow.version_compat",
 }
 
@@ -32,7 +38,10 @@ __all__ = [
     "MetaflowExitHookOperator",
     "MetaflowSplitsOperator",
     "MetaflowFlow",
+    "MetaflowFlowSensor",
     "MetaflowForeachOperator",
+    "MetaflowHook",
+    "MetaflowLoopOperator",
     "MetaflowStepOperator",
     "__version__",
     "cron_timetable",

@@ -11,7 +11,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-PLAN_SCHEMA_VERSION = 1
+from airflow_provider_metaflow.pod_plan import PodPlan
+
+PLAN_SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,23 @@ class StepPlan:
     resources: dict[str, Any] = field(default_factory=dict)  # @resources, for compute backends
     # Downstream of a switch: the step runs only if a parent ran and chose it, else it skips.
     conditional: bool = False
+    # A switch that can choose itself: one Airflow task runs every iteration.
+    recursive: bool = False
+    # Decorators attached at `create` with --with or METAFLOW_DECOSPECS (not in the flow's code),
+    # as Metaflow decospecs: every process of this step gets them too.
+    decospecs: tuple[str, ...] = ()
+    # With @kubernetes: the step runs as this pod.
+    pod: PodPlan | None = None
+
+
+@dataclass(frozen=True)
+class CodePackage:
+    """The flow's code package in the datastore, made with Metaflow's own packaging at `create`:
+    where pods download it from, and the hash they check."""
+
+    url: str
+    sha: str
+    metadata: str  # Metaflow's package metadata (archive format, content version), as JSON text
 
 
 @dataclass(frozen=True)
@@ -79,6 +98,7 @@ class FlowPlan:
     # @exit_hook functions (names or import paths), called after the run succeeds / fails.
     exit_hooks_on_success: tuple[str, ...] = ()
     exit_hooks_on_error: tuple[str, ...] = ()
+    code_package: CodePackage | None = None  # only when some step runs as a pod
     schema_version: int = field(default=PLAN_SCHEMA_VERSION)
 
     def step(self, name: str) -> StepPlan:
@@ -99,11 +119,13 @@ class FlowPlan:
                 f"FlowPlan schema version {version!r} is not supported (this provider reads "
                 f"version {PLAN_SCHEMA_VERSION}); regenerate the plan with `airflow create`."
             )
-        steps = tuple(StepPlan(**{**s, "parents": tuple(s["parents"])}) for s in data.pop("steps"))
+        steps = tuple(_step_from_dict(step) for step in data.pop("steps"))
         parameters = tuple(ParameterPlan(**p) for p in data.pop("parameters"))
         configs = tuple((name, value) for name, value in data.pop("configs"))
+        package = data.pop("code_package")
         return cls(
             steps=steps,
+            code_package=CodePackage(**package) if package is not None else None,
             parameters=parameters,
             tags=tuple(data.pop("tags")),
             configs=configs,
@@ -112,3 +134,15 @@ class FlowPlan:
             exit_hooks_on_error=tuple(data.pop("exit_hooks_on_error")),
             **data,
         )
+
+
+def _step_from_dict(data: dict[str, Any]) -> StepPlan:
+    pod = data.get("pod")
+    return StepPlan(
+        **{
+            **data,
+            "parents": tuple(data["parents"]),
+            "decospecs": tuple(data["decospecs"]),
+            "pod": PodPlan.from_dict(pod) if pod is not None else None,
+        }
+    )

@@ -10,12 +10,30 @@ interpreter imports Airflow once (its cold import time is reported separately) a
 the way Airflow's DAG processor forks a child per file parse. ``--spawn`` starts a new interpreter for every
 load instead: stricter, and about 4 s per load on a small machine.
 
+Conditions follow Airflow's DAG processor unless told otherwise:
+
+- The worker imports the processor's own modules and freezes its heap (``gc.freeze()``) before forking,
+  as the processor does, so a child's garbage collections skip the objects it inherited.
+- Before forking, the worker imports the ``airflow.*`` modules that the DAG files import, as the processor
+  does with ``[dag_processor] parsing_pre_import_modules`` (on by default). The hand-written DAG's
+  ``EmptyOperator`` is then already loaded; this provider's modules are not (their names do not start with
+  ``airflow.``), so the generated DAG pays for them on every parse. ``--no-pre-import`` turns this off.
+- Modules and DAG files load from bytecode, as after a wheel install and with a writable DAG folder: the
+  workers write their caches under the temporary directory (``PYTHONPYCACHEPREFIX``) during the warm-up.
+  ``--no-bytecode`` writes none, so the DAG files, and any module without a cache of its own (an editable
+  checkout run with ``PYTHONDONTWRITEBYTECODE``), compile on every load.
+
+Each child also serializes the loaded DAG as the processor does next (``DagSerialization.to_dict``); the
+``+serialize`` column covers both steps.
+
 Run with ``python benchmarks/parse_time.py [--steps 10 100] [--repeats 7] [--shapes linear foreach]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import importlib
 import json
 import os
 import random
@@ -110,10 +128,17 @@ def handwritten_source(case: Case) -> str:
 
 
 def load_once(dagbag_class: type[DagBag], path: str) -> dict[str, Any]:
-    """Time a cold DagBag load of one file, then a warm one in the same process, and describe the DAG."""
-    start = time.perf_counter()
+    """Time a cold DagBag load of one file and the serialization of its DAGs, then a warm load in the
+    same process, and describe the DAG."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    wall, cpu = time.perf_counter(), time.process_time()
     bag = dagbag_class(dag_folder=path)
-    cold_ms = (time.perf_counter() - start) * 1000
+    cold_ms, cold_cpu_ms = (time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000
+    cpu = time.process_time()
+    for dag in bag.dags.values():
+        DagSerialization.to_dict(dag)
+    serialize_cpu_ms = (time.process_time() - cpu) * 1000
     metaflow_loaded = any(name == "metaflow" or name.startswith("metaflow.") for name in sys.modules)
     start = time.perf_counter()
     dagbag_class(dag_folder=path)
@@ -130,6 +155,8 @@ def load_once(dagbag_class: type[DagBag], path: str) -> dict[str, Any]:
     }
     return {
         "cold_ms": cold_ms,
+        "cold_cpu_ms": cold_cpu_ms,
+        "serialize_cpu_ms": serialize_cpu_ms,
         "warm_ms": warm_ms,
         "metaflow_loaded": metaflow_loaded,
         "import_errors": dict(bag.import_errors),
@@ -157,24 +184,56 @@ def load_in_child(dagbag_class: type[DagBag], path: str) -> dict[str, Any]:
     return json.loads(data) if data else {"error": "child wrote nothing"}
 
 
-def worker(paths: list[str]) -> None:
-    """Import Airflow (timed), load each file in its own child, print the results as one JSON line."""
+def worker(paths: list[str], pre_import: bool) -> None:
+    """Import Airflow (timed), load each file in its own child, print the results as one JSON line.
+
+    Before forking, the worker holds what Airflow's DAG processor holds when it forks a parsing child:
+    its own modules, the DAG files' ``airflow.*`` imports (unless told otherwise), and a frozen heap
+    (``gc.freeze()``), so a child's garbage collections skip the objects it inherited.
+    """
     start = time.perf_counter()
     from airflow.dag_processing.dagbag import DagBag
 
     import_ms = (time.perf_counter() - start) * 1000
+    importlib.import_module("airflow.dag_processing.processor")
+    if pre_import:
+        pre_import_airflow_modules(paths)
+    gc.freeze()
     loads = {path: load_in_child(DagBag, path) for path in paths}
     print(RESULT_MARKER + json.dumps({"import_ms": import_ms, "loads": loads}), flush=True)
 
 
-def run_worker(paths: list[Path], env: dict[str, str]) -> dict[str, Any]:
+def pre_import_airflow_modules(paths: list[str]) -> None:
+    """Import the ``airflow.*`` modules the files import, as Airflow's DAG processor does before it forks
+    the child that parses a file (``[dag_processor] parsing_pre_import_modules``, on by default)."""
+    from airflow.utils.file import iter_airflow_imports
+
+    for path in paths:
+        for module in iter_airflow_imports(path):
+            importlib.import_module(module)
+
+
+def run_worker(paths: list[Path], env: dict[str, str], pre_import: bool) -> dict[str, Any]:
     """Start a fresh interpreter running worker() on the given files and return its results."""
     command = [sys.executable, __file__, "--worker", *map(str, paths)]
+    if not pre_import:
+        command.append("--no-pre-import")
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     for line in reversed(result.stdout.splitlines()):
         if line.startswith(RESULT_MARKER):
             return json.loads(line[len(RESULT_MARKER) :])
     sys.exit(f"worker failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+
+
+def bytecode_environment(env: dict[str, str], root: Path, bytecode: bool) -> dict[str, str]:
+    """env with bytecode caches written under root (bytecode) or never written (not bytecode)."""
+    env = dict(env)
+    if bytecode:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(root / "pycache")
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
 
 
 def yes_no(value: bool) -> str:
@@ -193,6 +252,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--shapes", nargs="+", choices=SHAPES, default=list(SHAPES), help="flow shapes")
     parser.add_argument("--spawn", action="store_true", help="a new interpreter per load instead of a fork")
+    parser.add_argument(
+        "--no-pre-import",
+        dest="pre_import",
+        action="store_false",
+        help="do not import the DAG files' airflow.* modules before forking (Airflow does by default)",
+    )
+    parser.add_argument(
+        "--no-bytecode",
+        dest="bytecode",
+        action="store_false",
+        help="write no bytecode caches: DAG files and uncached modules compile on every load",
+    )
     parser.add_argument("--worker", nargs="+", metavar="DAG_FILE", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeats < 1:
@@ -203,11 +274,69 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+# Per-load measurements kept for the table, as returned by load_once.
+METRICS = ("cold_ms", "cold_cpu_ms", "serialize_cpu_ms", "warm_ms")
+
+
+def table_rows(
+    cases: list[Case],
+    files: dict[tuple[Case, str], Path],
+    samples: dict[str, dict[str, list[float]]],
+    check: dict[str, Any],
+    metaflow_loaded: dict[str, bool],
+) -> list[list[str]]:
+    """One table row per case: medians of the generated and hand-written files and their ratios."""
+    rows = []
+    for case in cases:
+        gen, hand = (
+            {metric: statistics.median(samples[str(files[case, variant])][metric]) for metric in METRICS}
+            for variant in VARIANTS
+        )
+        gen_shape, hand_shape = (
+            next(iter(check[str(files[case, variant])]["shape"].values())) for variant in VARIANTS
+        )
+        gen_processor = gen["cold_cpu_ms"] + gen["serialize_cpu_ms"]
+        hand_processor = hand["cold_cpu_ms"] + hand["serialize_cpu_ms"]
+        rows.append(
+            [
+                case.shape,
+                str(case.steps),
+                f"{gen['cold_ms']:.1f}",
+                f"{hand['cold_ms']:.1f}",
+                f"{gen['cold_ms'] / hand['cold_ms']:.2f}x",
+                f"{gen['cold_cpu_ms']:.1f}",
+                f"{hand['cold_cpu_ms']:.1f}",
+                f"{gen['cold_cpu_ms'] / hand['cold_cpu_ms']:.2f}x",
+                f"{gen_processor / hand_processor:.2f}x",
+                f"{gen['warm_ms'] / hand['warm_ms']:.2f}x",
+                yes_no(gen_shape == hand_shape),
+                yes_no(metaflow_loaded[str(files[case, "generated"])]),
+            ]
+        )
+    return rows
+
+
+HEADERS = [
+    "shape",
+    "steps",
+    "generated ms",
+    "hand-written ms",
+    "ratio",
+    "gen cpu ms",
+    "hand cpu ms",
+    "cpu ratio",
+    "+serialize cpu ratio",
+    "warm ratio",
+    "same shape",
+    "metaflow in sys.modules",
+]
+
+
 def main(argv: list[str] | None = None) -> None:
     """Generate the flows and baselines, time their DagBag loads and print the comparison."""
     args = parse_args(argv)
     if args.worker:
-        worker(args.worker)
+        worker(args.worker, args.pre_import)
         return
 
     began = time.perf_counter()
@@ -217,7 +346,7 @@ def main(argv: list[str] | None = None) -> None:
         flows, dags = root / "flows", root / "dags"
         flows.mkdir()
         dags.mkdir()
-        env = bench_environment(root, dags)
+        env = bytecode_environment(bench_environment(root, dags), root, args.bytecode)
 
         files: dict[tuple[Case, str], Path] = {}
         for case in cases:
@@ -229,14 +358,16 @@ def main(argv: list[str] | None = None) -> None:
             files[case, "handwritten"].write_text(handwritten_source(case))
         all_files = list(files.values())
 
-        # Warm-up: writes airflow.cfg and the DAG files' bytecode caches; also checks every file loads.
-        check = run_worker(all_files, env)["loads"]
+        # Warm-up: writes airflow.cfg and the bytecode caches (unless --no-bytecode); also checks every
+        # file loads.
+        check = run_worker(all_files, env, args.pre_import)["loads"]
         for path, result in check.items():
             if result.get("error") or result["import_errors"] or len(result["shape"]) != 1:
                 sys.exit(f"{path} did not load as one DAG: {json.dumps(result, indent=2)}")
 
-        cold: dict[str, list[float]] = {str(path): [] for path in all_files}
-        warm: dict[str, list[float]] = {str(path): [] for path in all_files}
+        samples: dict[str, dict[str, list[float]]] = {
+            str(path): {metric: [] for metric in METRICS} for path in all_files
+        }
         metaflow_loaded: dict[str, bool] = {str(path): False for path in all_files}
         import_ms: list[float] = []
         for repeat in range(args.repeats):
@@ -244,57 +375,30 @@ def main(argv: list[str] | None = None) -> None:
             random.Random(repeat).shuffle(order)  # no file always goes first or last
             batches = [[path] for path in order] if args.spawn else [order]
             for batch in batches:
-                results = run_worker(batch, env)
+                results = run_worker(batch, env, args.pre_import)
                 import_ms.append(results["import_ms"])
                 for path, result in results["loads"].items():
                     if "error" in result:
                         sys.exit(f"loading {path} failed: {result['error']}")
-                    cold[path].append(result["cold_ms"])
-                    warm[path].append(result["warm_ms"])
+                    for metric in METRICS:
+                        samples[path][metric].append(result[metric])
                     metaflow_loaded[path] |= result["metaflow_loaded"]
 
-    rows = []
-    for case in cases:
-        generated, handwritten = str(files[case, "generated"]), str(files[case, "handwritten"])
-        gen_ms, hand_ms = statistics.median(cold[generated]), statistics.median(cold[handwritten])
-        gen_warm, hand_warm = statistics.median(warm[generated]), statistics.median(warm[handwritten])
-        gen_shape, hand_shape = (
-            next(iter(check[path]["shape"].values())) for path in (generated, handwritten)
-        )
-        same_shape = gen_shape == hand_shape
-        rows.append(
-            [
-                case.shape,
-                str(case.steps),
-                f"{gen_ms:.1f}",
-                f"{hand_ms:.1f}",
-                f"{gen_ms / hand_ms:.2f}x",
-                f"{gen_warm:.1f}",
-                f"{hand_warm:.1f}",
-                f"{gen_warm / hand_warm:.2f}x",
-                yes_no(same_shape),
-                yes_no(metaflow_loaded[generated]),
-            ]
-        )
-    headers = [
-        "shape",
-        "steps",
-        "generated ms",
-        "hand-written ms",
-        "ratio",
-        "warm gen ms",
-        "warm hand ms",
-        "warm ratio",
-        "same shape",
-        "metaflow in sys.modules",
-    ]
-    print_table(headers, rows)
+    print_table(HEADERS, table_rows(cases, files, samples, check, metaflow_loaded))
     print()
     print(
         f"Medians of {args.repeats} loads per file, each DagBag(dag_folder=FILE) call in a fresh "
         f"{'interpreter' if args.spawn else 'forked process'}; goal: ratio <= {GOAL_RATIO}x."
     )
+    print(
+        "cpu = CPU time of that process (steadier than wall time on a busy machine); "
+        "+serialize adds DagSerialization.to_dict of the loaded DAG, the DAG processor's next step."
+    )
     print("warm = a second load of the same file in the same process (modules already imported).")
+    print(
+        f"Airflow's airflow.* imports pre-imported before forking: {yes_no(args.pre_import)}; "
+        f"bytecode caches: {yes_no(args.bytecode)}."
+    )
     print(
         "Cold `from airflow.dag_processing.dagbag import DagBag` (not included above): "
         f"median {statistics.median(import_ms):.0f} ms over {len(import_ms)} interpreters."

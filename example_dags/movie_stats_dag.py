@@ -16,7 +16,7 @@ flow = MetaflowFlow(
     parameters=['genre', 'include_classics', 'min_votes', 'rating_scale'],
     user='example',
     production_token='moviestatsflow-0-dahx',
-    dag_format=1,
+    dag_format=2,
 )
 
 with DAG(

@@ -6,15 +6,20 @@ configured here, at collection time, before any test module imports either.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from airflow_provider_metaflow.testing import TestEnvironment, configure
+
+if TYPE_CHECKING:
+    from airflow_provider_metaflow.testing.services import ServicesConfig
 
 FLOWS = Path(__file__).parent / "flows"
 _SESSION_ROOT = Path(tempfile.mkdtemp(prefix="apm-tests-"))
@@ -25,6 +30,27 @@ ENV = configure(_SESSION_ROOT)
 def test_env() -> Iterator[TestEnvironment]:
     yield ENV
     shutil.rmtree(_SESSION_ROOT, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airflow_services_config(test_env: TestEnvironment) -> ServicesConfig:
+    """The real-services tier (airflow_provider_metaflow.testing.plugin) shares the session's
+    Metaflow datastore with the tests' client, and has its own Airflow home and dags folder."""
+    from airflow_provider_metaflow.testing.services import ServicesConfig
+
+    metaflow_env = {
+        name: os.environ[name]
+        for name in (
+            "METAFLOW_DATASTORE_SYSROOT_LOCAL",
+            "METAFLOW_DEFAULT_DATASTORE",
+            "METAFLOW_DEFAULT_METADATA",
+        )
+    }
+    return ServicesConfig(
+        airflow_home=test_env.root / "services-home",
+        dags_folder=test_env.root / "services-dags",
+        extra_env={**metaflow_env, "METAFLOW_USER": "tester"},
+    )
 
 
 @pytest.fixture(scope="session")

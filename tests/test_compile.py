@@ -194,9 +194,9 @@ def test_every_problem_is_reported_at_once_and_nothing_is_written(
         create_dag(flow_copy("unsupported_flow.py"), dag_file)
 
     message = failure.value.stdout + failure.value.stderr
-    assert "3 problems" in message
-    assert "step 'poll': is a recursive switch" in message
-    assert "Run the loop inside one step" in message
+    assert "4 problems" in message
+    assert "step 'start': uses num_parallel (@parallel)" in message
+    assert "step 'gang' @parallel: is not supported on Airflow" in message
     assert "parameter 'when': has type 'complex'" in message
     assert "flow decorator @trigger: is not supported on Airflow yet" in message
     assert dag_file.read_text() == "# the previous, working DAG\n"
@@ -209,7 +209,7 @@ def test_dag_from_an_incompatible_provider_version_fails_to_load_clearly(
 ) -> None:
     dag_file = tmp_path / "future_dag.py"
     create_dag(flow_copy("linear_flow.py"), dag_file)
-    dag_file.write_text(dag_file.read_text().replace("dag_format=1", "dag_format=99"))
+    dag_file.write_text(dag_file.read_text().replace("dag_format=2", "dag_format=99"))
 
     bag = get_dagbag_class()(dag_folder=str(dag_file))
 
@@ -233,7 +233,6 @@ def test_required_parameter_without_default_cannot_be_scheduled(flow_copy: Any, 
     ("decorator", "remedy"),
     [
         ("batch", "deploy this flow with `step-functions create`"),
-        ("kubernetes", "deploy with `argo-workflows create`"),
         ("conda", "Install the step's packages in the worker's environment"),
     ],
 )

@@ -47,3 +47,6 @@ def test_execution_timeout_ends_step_and_its_children(
     step_pid, grandchild_pid = (int(pid) for pid in pid_file.read_text().split())
     assert wait_dead(step_pid), "the Metaflow step outlived its timed-out task"
     assert wait_dead(grandchild_pid), "a process started by the step outlived its timed-out task"
+    killed = result.run()["sleep"].task  # Metaflow records the attempt as failed, not unfinished
+    assert killed.finished_at is not None and not killed.successful
+    assert "terminated by Airflow" in str(killed.exception)

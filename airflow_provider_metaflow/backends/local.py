@@ -1,138 +1,155 @@
-"""Run a Metaflow command as a local child process, tied to the Airflow task's life.
+"""Run a Metaflow command as a local process tied to the Airflow task's life.
 
-The child gets its own process group, so on_kill and timeouts can end it together with
-anything it started; and a parent-death signal, so it cannot outlive a task process that
-was killed outright. Output is streamed line by line as it comes.
+The command runs under a guard process (see guard.py) that is the task's direct child: it dies
+with the task, starts the command in its own process group, adopts whatever the command
+orphans, and ends all of it when the command exits or the task stops, even when the task
+process itself is SIGKILLed. Output goes to two files, not to pipes or memory: this process
+tails them into the Airflow log, and reading them to the end is bounded by their size.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
-import selectors
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import IO
 
 _PR_SET_PDEATHSIG = 1
-# Airflow's supervisor sends SIGKILL 5 s after SIGTERM: finish the group off before that.
+GUARD_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guard.py")
+# Airflow's supervisor sends SIGKILL 5 s after SIGTERM: the guard finishes the group before it.
 TERMINATE_GRACE_SECONDS = 3.0
+POLL_SECONDS = 0.05
 
 LineSink = Callable[[str, bytes], None]  # (stream name, line without newline)
 
 
+class ProcessKilled(Exception):
+    """The task was told to stop before or while its command ran."""
+
+
 def _die_with_parent() -> None:  # runs in the child between fork and exec
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # not Linux: the process group still covers on_kill
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the guard's own checks still apply
         pass
+
+
+class _Tail:
+    """New complete lines of a file that another process appends to."""
+
+    def __init__(self, path: str) -> None:
+        self._handle = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._partial = b""
+
+    def lines(self) -> list[bytes]:
+        *lines, self._partial = (self._partial + self._handle.read()).split(b"\n")
+        return lines
+
+    def close(self) -> list[bytes]:
+        """The rest of the file, the last line included even without a newline."""
+        rest = self.lines() + ([self._partial] if self._partial else [])
+        self._handle.close()
+        return rest
 
 
 class LocalProcess:
-    """One running Metaflow command. Use `run()` for start, stream and wait in one call."""
+    """One Metaflow command under a guard. `run()` starts it, streams its output and returns its
+    exit code (128 + N when signal N ended it); `kill()` may be called from a signal handler."""
 
-    def __init__(self, argv: Sequence[str], env: Mapping[str, str], cwd: str) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        cwd: str,
+        stdout_path: str,
+        stderr_path: str,
+    ) -> None:
         self._argv = list(argv)
         self._env = dict(env)
         self._cwd = cwd
+        self._paths = {"stdout": stdout_path, "stderr": stderr_path}
         self._proc: subprocess.Popen[bytes] | None = None
+        self._killed = False
 
     @property
     def pid(self) -> int | None:
+        """The guard's pid (the command itself is the guard's child)."""
         return self._proc.pid if self._proc else None
 
     def run(self, sink: LineSink) -> int:
-        """Start the command, hand every output line to `sink`, return the exit code.
-
-        Whatever interrupts the wait (a timeout, a kill signal turned into an exception)
-        ends the whole process group before it propagates.
-        """
-        self._proc = subprocess.Popen(  # noqa: S603 - argv list, no shell
-            self._argv,
-            cwd=self._cwd,
-            env=self._env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only calls prctl
-        )
+        if self._killed:
+            raise ProcessKilled("the task was stopped before its command started")
+        tails = self._start()
         try:
+            if self._killed:  # a kill that arrived while the process was being started
+                self.kill()
             proc = self._proc
-            assert proc.stdout is not None and proc.stderr is not None
-            streams: dict[str, IO[bytes]] = {"stdout": proc.stdout, "stderr": proc.stderr}
-            _pump(streams, sink, lambda: proc.poll() is not None)
-            returncode = proc.wait()
+            assert proc is not None
+            while proc.poll() is None:
+                _forward(tails, sink)
+                time.sleep(POLL_SECONDS)
+            for name, tail in tails.items():
+                for line in tail.close():
+                    sink(name, line)
         except BaseException:
-            self.terminate()
+            self._stop_and_wait()
             raise
-        if _group_alive(proc.pid):  # processes the step started and left behind
-            self.terminate()
-        return returncode
+        if self._killed:
+            raise ProcessKilled(f"the task was stopped; its command ended with code {proc.returncode}")
+        return proc.returncode
 
-    def terminate(self) -> None:
-        """SIGTERM the process group, SIGKILL it after a grace period. Safe to call twice."""
+    def kill(self) -> None:
+        """Ask the guard to end the command and everything it started. Never blocks."""
+        self._killed = True
+        if self._proc is not None and self._proc.returncode is None:
+            try:  # the guard is our unreaped child until we wait for it: its pid is still ours
+                os.kill(self._proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def _start(self) -> dict[str, _Tail]:
+        handles = {name: open(path, "ab") for name, path in self._paths.items()}  # noqa: SIM115
+        try:
+            self._proc = subprocess.Popen(  # noqa: S603 - argv list, no shell
+                [
+                    sys.executable,
+                    "-I",
+                    "-S",
+                    GUARD_SCRIPT,
+                    str(TERMINATE_GRACE_SECONDS),
+                    str(os.getpid()),
+                    "--",
+                    *self._argv,
+                ],
+                cwd=self._cwd,
+                env=self._env,
+                stdin=subprocess.DEVNULL,
+                stdout=handles["stdout"],
+                stderr=handles["stderr"],
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only calls prctl
+            )
+        finally:
+            for handle in handles.values():
+                handle.close()
+        return {name: _Tail(path) for name, path in self._paths.items()}
+
+    def _stop_and_wait(self) -> None:
+        """On an exception in this process (a timeout, an error): end the guard's work and wait."""
         proc = self._proc
         if proc is None:
             return
-        _signal_group(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + TERMINATE_GRACE_SECONDS
-        while time.monotonic() < deadline and _group_alive(proc.pid):
-            proc.poll()
-            time.sleep(0.05)
-        if _group_alive(proc.pid):
-            _signal_group(proc.pid, signal.SIGKILL)
-        proc.wait()
+        self.kill()
+        try:
+            proc.wait(timeout=TERMINATE_GRACE_SECONDS + 2)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # the command gets the guard's death as its own parent-death signal
+            proc.wait()
 
 
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def _pump(streams: Mapping[str, IO[bytes]], sink: LineSink, exited: Callable[[], bool]) -> None:
-    """Read both pipes without threads, splitting on newlines, until EOF on both, or until
-    the command has exited and its pipes are drained (a process it started may hold them)."""
-    selector = selectors.DefaultSelector()
-    partial: dict[str, bytes] = {}
-    for name, pipe in streams.items():
-        os.set_blocking(pipe.fileno(), False)
-        selector.register(pipe, selectors.EVENT_READ, name)
-        partial[name] = b""
-    draining = False
-    while selector.get_map():
-        events = selector.select(timeout=0.2)
-        if not events:
-            if draining:
-                break
-            draining = exited()
-            continue
-        for key, _ in events:
-            name = key.data
-            try:
-                chunk = os.read(key.fd, 65536)
-            except BlockingIOError:
-                continue
-            if not chunk:
-                selector.unregister(key.fileobj)
-                continue
-            *lines, partial[name] = (partial[name] + chunk).split(b"\n")
-            for line in lines:
-                sink(name, line)
-    selector.close()
-    for name, rest in partial.items():
-        if rest:
-            sink(name, rest)
+def _forward(tails: Mapping[str, _Tail], sink: LineSink) -> None:
+    for name, tail in tails.items():
+        for line in tail.lines():
+            sink(name, line)

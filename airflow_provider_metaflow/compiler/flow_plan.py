@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_metaflow.compiler.errors import FlowCompileError, Problem
+from airflow_provider_metaflow.compiler.kubernetes import pod_plan
 from airflow_provider_metaflow.compiler.parameters import config_values, parameter_plans
 from airflow_provider_metaflow.compiler.schedule import Schedule, schedule_from_attributes
 from airflow_provider_metaflow.compiler.steps import step_settings
@@ -33,10 +34,8 @@ class DeployOptions:
 
 def build_plan(flow: Any, graph: Any, flow_file: str, options: DeployOptions) -> FlowPlan:
     """Describe `flow` for Airflow, or raise FlowCompileError listing all problems."""
-    problems = _recursive_switch_problems(graph)
-    steps: list[StepPlan] = []
-    if not problems:  # with a loop there is no order to plan steps in; report the rest anyway
-        steps = _mark_conditional([_step_plan(graph, graph[name], problems) for name in _topological(graph)])
+    problems: list[Problem] = []
+    steps = _mark_conditional([_step_plan(graph, graph[name], problems) for name in _topological(graph)])
     schedule, schedule_problems = _schedule(flow)
     problems += schedule_problems
     parameters, parameter_problems = parameter_plans(flow, has_schedule=schedule is not None)
@@ -76,7 +75,7 @@ def _topological(graph: Any) -> list[str]:
         if name in seen:
             return
         seen.add(name)
-        for parent in sorted(graph[name].in_funcs):
+        for parent in sorted(set(graph[name].in_funcs) - {name}):  # a recursive step is its own parent
             visit(parent)
         order.append(name)
 
@@ -104,10 +103,21 @@ def _step_plan(graph: Any, node: Any, problems: list[Problem]) -> StepPlan:
             )
         )
     settings = step_settings(node, problems)
+    pod = pod_plan(node, problems, flow_name=graph.name)
+    if pod is not None and _is_recursive(node):
+        problems.append(
+            Problem(
+                f"{where} @kubernetes",
+                "is on a recursive step, which runs all its iterations in one Airflow task on the worker.",
+                "Remove @kubernetes from this step (other steps may keep it), or move the loop's heavy "
+                "work into a step after it.",
+            )
+        )
     return StepPlan(
         name=node.name,
         kind=node.type,
-        parents=tuple(sorted(node.in_funcs)),
+        parents=tuple(sorted(set(node.in_funcs) - {node.name})),
+        recursive=_is_recursive(node),
         foreach=foreach_stack[-1] if foreach_stack else None,
         join_of=join_of,
         retries=settings.retries + settings.error_retries,
@@ -116,6 +126,8 @@ def _step_plan(graph: Any, node: Any, problems: list[Problem]) -> StepPlan:
         error_retries=settings.error_retries,
         environment=settings.environment,
         resources=settings.resources,
+        decospecs=_attached_decospecs(node),
+        pod=pod,
     )
 
 
@@ -130,35 +142,20 @@ def _mark_conditional(steps: list[StepPlan]) -> list[StepPlan]:
     return [dataclasses.replace(step, conditional=step.name in conditional) for step in steps]
 
 
-def _recursive_switch_problems(graph: Any) -> list[Problem]:
-    """A switch that can lead back to itself is a loop, and an Airflow DAG cannot hold one."""
-    problems = []
-    for name in graph.sorted_nodes:
-        node = graph[name]
-        if node.type != "split-switch":
-            continue
-        if any(name in _descendants(graph, target) | {target} for target in node.out_funcs):
-            problems.append(
-                Problem(
-                    f"step {name!r}",
-                    "is a recursive switch: one of its branches leads back to it. Airflow DAGs are "
-                    "acyclic, and unrolling the loop would cap how often it may repeat.",
-                    "Run the loop inside one step (a while loop in Python), or deploy this flow with "
-                    "`argo-workflows create`, which supports recursive switches.",
-                )
-            )
-    return problems
+def _attached_decospecs(node: Any) -> tuple[str, ...]:
+    """Decorators given at `create` by --with or METAFLOW_DECOSPECS rather than in the code, as
+    Metaflow's other schedulers pass them on to every step process."""
+    return tuple(
+        deco.make_decorator_spec()
+        for deco in node.decorators
+        if not deco.statically_defined and getattr(deco, "inserted_by", None) is None
+    )
 
 
-def _descendants(graph: Any, name: str) -> set[str]:
-    seen: set[str] = set()
-    stack = [name]
-    while stack:
-        for child in graph[stack.pop()].out_funcs:
-            if child not in seen:
-                seen.add(child)
-                stack.append(child)
-    return seen
+def _is_recursive(node: Any) -> bool:
+    """A switch that can choose itself: Metaflow's one kind of loop. It runs as one Airflow task
+    that runs the step again until it chooses another branch (see operators.loop)."""
+    return bool(node.type == "split-switch" and node.name in node.out_funcs)
 
 
 def _closed_foreach(graph: Any, node: Any) -> str | None:
@@ -190,10 +187,9 @@ def _exit_hooks(flow: Any, kind: str) -> tuple[str, ...]:
 
 
 def _flow_decorators(flow: Any) -> Iterable[Any]:
-    from metaflow.flowspec import FlowStateItems
+    from metaflow_extensions.airflow_provider_metaflow.plugins.metaflow_adapter import flow_decorators
 
-    for decos in flow._flow_state[FlowStateItems.FLOW_DECORATORS].values():
-        yield from decos
+    return flow_decorators(flow)
 
 
 def _flow_decorator_problems(flow: Any) -> list[Problem]:

@@ -17,9 +17,11 @@ _JSON_TYPES_OF_VALUES: dict[type, str] = {dict: "object", list: "array", **_JSON
 
 
 def parameter_plans(flow: Any, has_schedule: bool) -> tuple[list[ParameterPlan], list[Problem]]:
+    from metaflow_extensions.airflow_provider_metaflow.plugins.metaflow_adapter import flow_parameters
+
     plans: list[ParameterPlan] = []
     problems: list[Problem] = []
-    for _attribute, param in flow._get_parameters():
+    for param in flow_parameters(flow):
         if getattr(param, "IS_CONFIG_PARAMETER", False):
             continue
         plan, problem = _parameter_plan(param, has_schedule)
@@ -31,11 +33,13 @@ def parameter_plans(flow: Any, has_schedule: bool) -> tuple[list[ParameterPlan],
 
 
 def config_values(flow: Any) -> list[tuple[str, str]]:
-    """Config values as Metaflow resolved them for this `create` (--config / --config-value)."""
-    from metaflow.flowspec import FlowStateItems
+    """Config values as Metaflow resolved them for this `create` (--config / --config-value).
 
-    configs = flow._flow_state[FlowStateItems.CONFIGS] or {}
-    return [(name, json.dumps(value, sort_keys=True)) for name, value in sorted(configs.items())]
+    Keys keep Metaflow's order: the run must store exactly what `python flow.py run` stores,
+    and Metaflow's order is stable, so the generated file is too."""
+    from metaflow_extensions.airflow_provider_metaflow.plugins.metaflow_adapter import flow_configs
+
+    return [(name, json.dumps(value)) for name, value in flow_configs(flow).items()]
 
 
 def _parameter_plan(param: Any, has_schedule: bool) -> tuple[ParameterPlan | None, Problem | None]:

@@ -21,6 +21,7 @@ _RESERVED_NAMES = frozenset(
         "MetaflowForeachOperator",
         "MetaflowExitHookOperator",
         "MetaflowSplitsOperator",
+        "MetaflowLoopOperator",
         "cron_timetable",
         "exit_hook",
         "annotations",
@@ -81,6 +82,7 @@ def _header(plan: FlowPlan, flow_path: str) -> str:
     operators = [
         "MetaflowFlow",
         *(["MetaflowForeachOperator"] if uses_foreach else []),
+        *(["MetaflowLoopOperator"] if any(step.recursive for step in plan.steps) else []),
         "MetaflowStepOperator",
         *(["MetaflowExitHookOperator"] if _has_exit_hooks(plan) else []),
         *(["MetaflowSplitsOperator"] if _has_nested_foreach(plan) else []),
@@ -167,7 +169,11 @@ def _param(parameter: ParameterPlan) -> str:
 
 
 def _task(plan: FlowPlan, step: StepPlan, names: dict[str, str]) -> str:
-    operator = "MetaflowForeachOperator" if step.kind == "foreach" else "MetaflowStepOperator"
+    operator = "MetaflowStepOperator"
+    if step.kind == "foreach":
+        operator = "MetaflowForeachOperator"
+    elif step.recursive:
+        operator = "MetaflowLoopOperator"
     args = [f"task_id={step.name!r}", "flow=flow", f"step={step.name!r}"]
     if step.parents:
         args.append(f"inputs={list(step.parents)!r}")
@@ -223,12 +229,7 @@ def _splits_task(plan: FlowPlan, step: StepPlan, names: dict[str, str]) -> list[
         return []
     variable = _splits_variable(step.name, names)
     return [
-        f"    {variable} = MetaflowSplitsOperator(",
-        f"        task_id={step.name + '__splits'!r},",
-        "        flow=flow,",
-        f"        foreach={step.name!r},",
-        f"        outer_splits={_split_list(plan, step.foreach, names)},",
-        "    )",
+        f"    {variable} = MetaflowSplitsOperator(task_id={step.name + '__splits'!r}, foreach={step.name!r})",
         f"    {names[step.name]} >> {variable}",
     ]
 

@@ -15,12 +15,12 @@ from airflow_provider_metaflow.runtime.attempts import METAFLOW_MAX_ATTEMPTS
 
 # Decorators that run inside the step process and need no Airflow counterpart.
 IN_STEP_DECORATORS = frozenset({"secrets", "card", "airflow_internal"})
+# Decorators read by another part of the compiler (compiler.kubernetes).
+COMPUTE_DECORATORS = frozenset({"kubernetes"})
 
 _REMEDIES = {
     "batch": "Airflow runs each step as a process on its worker; remove @batch (use @resources to "
     "record what the step needs) or deploy this flow with `step-functions create`.",
-    "kubernetes": "the Kubernetes backend of this provider is not available yet; remove @kubernetes to "
-    "run the step on the Airflow worker, or deploy with `argo-workflows create`.",
     "slurm": "Airflow runs each step on its own workers; remove @slurm or run the flow on Slurm directly.",
     "parallel": "@parallel needs gang-scheduled workers that Airflow does not provide; use a foreach.",
     "conda": "install the step's packages in the worker's environment and remove @conda.",
@@ -62,7 +62,7 @@ def step_settings(node: Any, problems: list[Problem]) -> StepSettings:
             environment.update({str(k): str(v) for k, v in (attributes.get("vars") or {}).items()})
         elif deco.name == "resources":
             resources = {k: v for k, v in attributes.items() if v is not None}
-        elif deco.name not in IN_STEP_DECORATORS:
+        elif deco.name not in IN_STEP_DECORATORS | COMPUTE_DECORATORS:
             remedy = _REMEDIES.get(
                 deco.name,
                 f"remove @{deco.name} from step {node.name!r} to deploy on Airflow, or deploy this flow "

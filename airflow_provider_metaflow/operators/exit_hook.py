@@ -28,6 +28,7 @@ class MetaflowExitHookOperator(BaseOperator):
     """
 
     ui_color = "#f4ecfc"
+    _process: Any = None  # the running hook, for on_kill
 
     def __init__(
         self,
@@ -45,27 +46,25 @@ class MetaflowExitHookOperator(BaseOperator):
         self.on_error = list(on_error)
 
     def execute(self, context: Any) -> list[str]:
+        import tempfile
+
         from airflow_provider_metaflow.backends.local import LocalProcess
         from airflow_provider_metaflow.operators.flow_run import locate_flow_run
         from airflow_provider_metaflow.operators.task_run import metaflow_environment
-        from airflow_provider_metaflow.runtime import datastore
-        from airflow_provider_metaflow.runtime.ids import metaflow_task_id
+        from airflow_provider_metaflow.operators.upstream import Upstream
         from airflow_provider_metaflow.version_compat import AirflowException
 
         run = locate_flow_run(self, self.flow, context)
-        run_id = run.run_id
-        succeeded = datastore.task_succeeded(
-            run.settings, self.flow.name, run_id, self.end_step, metaflow_task_id()
-        )
+        succeeded = self.end_step in Upstream(context["ti"]).succeeded([self.end_step])
         hooks = self.on_success if succeeded else self.on_error
         self.log.info(
             "Run %s/%s %s; calling %s",
             self.flow.name,
-            run_id,
+            run.run_id,
             "succeeded" if succeeded else "failed",
             ", ".join(hooks) or "no hooks",
         )
-        env = metaflow_environment(self.flow, run.settings)
+        env = metaflow_environment(self.flow)
         failed = []
         for hook in hooks:
             argv = [
@@ -74,12 +73,17 @@ class MetaflowExitHookOperator(BaseOperator):
                 EXIT_HOOK_SCRIPT,
                 run.flow_file,
                 hook,
-                f"{self.flow.name}/{run_id}",
+                f"{self.flow.name}/{run.run_id}",
             ]
-            process = LocalProcess(argv, env, run.flow_dir)
-            code = process.run(lambda _stream, line: self.log.info("%s", line.decode(errors="replace")))
+            with tempfile.TemporaryDirectory(prefix="metaflow-exit-hook-") as scratch:
+                process = LocalProcess(argv, env, run.flow_dir, f"{scratch}/stdout", f"{scratch}/stderr")
+                code = process.run(lambda _stream, line: self.log.info("%s", line.decode(errors="replace")))
             if code != 0:
                 failed.append(hook)
         if failed:
             raise AirflowException(f"Exit hooks {', '.join(failed)} failed; their output is above.")
         return hooks
+
+    def on_kill(self) -> None:
+        if self._process is not None:
+            self._process.kill()

@@ -8,14 +8,12 @@ from typing import Any
 
 from airflow_provider_metaflow.flow import MetaflowFlow
 from airflow_provider_metaflow.runtime.ids import metaflow_run_id
-from airflow_provider_metaflow.runtime.settings import MetaflowSettings, resolve_settings
 from airflow_provider_metaflow.version_compat import AirflowFailException
 
 
 @dataclass(frozen=True)
 class FlowRun:
     flow_file: str  # absolute
-    settings: MetaflowSettings  # the worker's Metaflow config, resolved from the flow's folder
     run_id: str  # the Metaflow run of this DAG run
 
     @property
@@ -24,7 +22,7 @@ class FlowRun:
 
 
 def locate_flow_run(operator: Any, flow: MetaflowFlow, context: Any) -> FlowRun:
-    """The flow file (relative to the DAG file), the worker's settings and the run id."""
+    """The flow file (relative to the DAG file) and the Metaflow run id of this DAG run."""
     dag = operator.get_dag()
     flow_file = flow.resolve_file(dag.fileloc if dag is not None else None)
     if not os.path.isfile(flow_file):
@@ -33,6 +31,4 @@ def locate_flow_run(operator: Any, flow: MetaflowFlow, context: Any) -> FlowRun:
             "relative to the DAG file's folder; deploy the flow next to the DAG."
         )
     ti = context["ti"]
-    return FlowRun(
-        flow_file, resolve_settings(os.path.dirname(flow_file)), metaflow_run_id(ti.dag_id, ti.run_id)
-    )
+    return FlowRun(flow_file, metaflow_run_id(ti.dag_id, ti.run_id))

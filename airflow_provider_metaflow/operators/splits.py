@@ -2,9 +2,10 @@
 
 A foreach inside another foreach runs once per outer split, each with its own width (ragged
 widths are fine). Airflow cannot flatten a mapped task's list of lists, and nested mapped task
-groups are fragile, so this small task reads every instance's cardinality from the datastore
-(deterministic task ids, no XCom per split) and returns [[outer..., inner], ...]. Each innermost
-task is then one mapped task instance, so all of them can run in parallel.
+groups are fragile, so this small task reads, in one XCom request each, the pathspecs (which
+name every instance's index path) and split lists of every instance, and returns
+[[outer..., inner], ...]. Each innermost task is then one mapped task instance, so all of them
+can run in parallel.
 """
 
 from __future__ import annotations
@@ -14,46 +15,37 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_metaflow.flow import MetaflowFlow
-
 
 class MetaflowSplitsOperator(BaseOperator):
     """Return the index paths of every split of every instance of a nested foreach step.
 
-    :param flow: the flow.
-    :param foreach: the nested foreach step.
-    :param outer_splits: the positions of its instances: the enclosing foreach's split indexes
-        (an unmapped foreach's return value) or index paths (another splits task's return value).
+    :param foreach: the nested foreach step (its Airflow task id).
     """
 
-    template_fields: Sequence[str] = ("outer_splits",)
     ui_color = "#e4f1e1"
 
-    def __init__(self, *, flow: MetaflowFlow, foreach: str, outer_splits: Any, **kwargs: Any) -> None:
+    def __init__(self, *, foreach: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.flow = flow
         self.foreach = foreach
-        self.outer_splits = outer_splits
 
     def execute(self, context: Any) -> list[list[int]]:
-        from airflow_provider_metaflow.operators.flow_run import locate_flow_run
-        from airflow_provider_metaflow.runtime import datastore
-        from airflow_provider_metaflow.runtime.ids import metaflow_task_id
-        from airflow_provider_metaflow.version_compat import check_map_length
+        from airflow_provider_metaflow.operators.upstream import XCOM_PATHSPEC_KEY, XCOM_RETURN_KEY, Upstream
+        from airflow_provider_metaflow.runtime.ids import task_index_path_of
+        from airflow_provider_metaflow.version_compat import AirflowException, check_map_length
 
-        run = locate_flow_run(self, self.flow, context)
-        paths: list[list[int]] = []
-        for outer in self.outer_splits:
-            outer_path = [outer] if isinstance(outer, int) else list(outer)
-            width = datastore.foreach_num_splits(
-                run.settings,
-                self.flow.name,
-                run.run_id,
-                self.foreach,
-                metaflow_task_id(outer_path),
-                attempt=None,
+        upstream = Upstream(context["ti"])
+        pathspecs = upstream.every_instance(self.foreach, XCOM_PATHSPEC_KEY)
+        split_lists: Sequence[Any] = upstream.every_instance(self.foreach, XCOM_RETURN_KEY)
+        if len(pathspecs) != len(split_lists):
+            raise AirflowException(
+                f"Foreach {self.foreach!r}: {len(pathspecs)} instances ran but {len(split_lists)} returned "
+                "their splits; clear the foreach so every instance runs again."
             )
-            paths += [[*outer_path, index] for index in range(width)]
+        paths = sorted(
+            [*task_index_path_of(str(pathspec).rsplit("/", 1)[-1]), index]
+            for pathspec, splits in zip(pathspecs, split_lists, strict=True)
+            for index in range(len(splits))
+        )
         check_map_length(self.foreach, len(paths))
         self.log.info("Foreach %s yields %d child steps in all.", self.foreach, len(paths))
         return paths

@@ -16,6 +16,7 @@ from airflow_provider_metaflow.links import MetaflowTaskLink
 
 if TYPE_CHECKING:
     from airflow_provider_metaflow.operators.task_run import StepTaskRun
+    from metaflow_extensions.airflow_provider_metaflow.plugins.contract import TaskResult
 
 
 class MetaflowStepOperator(BaseOperator):
@@ -49,6 +50,19 @@ class MetaflowStepOperator(BaseOperator):
     operator_extra_links = (MetaflowTaskLink(),)
     _task_run: StepTaskRun | None = None  # set while executing, for on_kill
 
+    flow: MetaflowFlow
+    step: str
+    inputs: tuple[str, ...]
+    foreach: str | None
+    join_of: str | None
+    split_index: int | None
+    index_path: Sequence[int] | None
+    conditional: bool
+    env: dict[str, str]
+    environment: dict[str, str]
+    compute_resources: dict[str, Any]
+    error_retries: int
+
     def __init__(
         self,
         *,
@@ -67,27 +81,36 @@ class MetaflowStepOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.flow = flow
-        self.step = step
-        self.inputs = tuple(inputs)
-        self.foreach = foreach
-        self.join_of = join_of
-        self.split_index = split_index
-        self.index_path = index_path
-        self.conditional = conditional
-        self.env = dict(env or {})
-        self.environment = dict(environment or {})
-        self.compute_resources = dict(compute_resources or {})
-        self.error_retries = error_retries
+        # Stored in one step rather than through BaseOperator.__setattr__, which looks up a converter
+        # and tracks init kwargs and XCom dependencies for each attribute: none applies to these
+        # names while __init__ runs, and the per-attribute cost is paid by every task on every parse.
+        vars(self).update(
+            flow=flow,
+            step=step,
+            inputs=tuple(inputs),
+            foreach=foreach,
+            join_of=join_of,
+            split_index=split_index,
+            index_path=index_path,
+            conditional=conditional,
+            env=dict(env or {}),
+            environment=dict(environment or {}),
+            compute_resources=dict(compute_resources or {}),
+            error_retries=error_retries,
+        )
 
     def execute(self, context: Any) -> Any:
         from airflow_provider_metaflow.operators.task_run import StepTaskRun
 
         self._task_run = StepTaskRun(self, context)
-        self._task_run.run()
-        return self._result(self._task_run)
+        return self._result(self._run(self._task_run))
 
-    def _result(self, task_run: StepTaskRun) -> Any:
+    def _run(self, task_run: StepTaskRun) -> TaskResult:
+        from airflow_provider_metaflow.operators.task_run import run_step
+
+        return run_step(task_run)
+
+    def _result(self, result: TaskResult) -> Any:
         """The task's XCom return value; the foreach operator returns its split list."""
         return None
 

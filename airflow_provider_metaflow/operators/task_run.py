@@ -1,79 +1,98 @@
-"""One try of a Metaflow step operator: ids, attempt, Parameters, the step process, its logs.
+"""One try of a Metaflow step operator: ids, attempt, inputs, the step process, its result.
 
-Imported only when a task runs (never while a DAG file is parsed); Metaflow itself is
-imported further down, by the runtime modules, only when needed.
+Imported only when a task runs (never while a DAG file is parsed). Nothing here imports
+Metaflow: the step process itself stores Parameters, saves logs and reports its transition
+and foreach width (runtime.contract), and what upstream tasks decided arrives through XCom
+(operators.upstream).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_metaflow.backends.local import LocalProcess
+from airflow_provider_metaflow.backends.local import LocalProcess, ProcessKilled
 from airflow_provider_metaflow.operators.flow_run import locate_flow_run
-from airflow_provider_metaflow.runtime import datastore
+from airflow_provider_metaflow.operators.upstream import XCOM_NEXT_STEPS_KEY, XCOM_PATHSPEC_KEY, Upstream
 from airflow_provider_metaflow.runtime.attempts import AttemptPlan, AttemptsExhausted, plan_attempt
 from airflow_provider_metaflow.runtime.command import (
     FlowCommand,
     StepInvocation,
     config_file_content,
-    init_command,
+    init_arguments,
     step_command,
 )
 from airflow_provider_metaflow.runtime.ids import (
     MAX_INLINE_INPUT_PATHS,
-    PARAMETERS_STEP,
     PARAMETERS_TASK_ID,
+    compress_input_paths,
     metaflow_task_id,
+    task_pathspec,
 )
-from airflow_provider_metaflow.runtime.inputs import (
-    StepInputs,
-    input_paths,
-    parent_index_path,
-    split_index_for,
-)
-from airflow_provider_metaflow.runtime.settings import MetaflowSettings
+from airflow_provider_metaflow.runtime.inputs import StepInputs, input_paths, run_relative, split_index_for
 from airflow_provider_metaflow.version_compat import (
     AirflowException,
     AirflowFailException,
     AirflowSkipException,
 )
+from metaflow_extensions.airflow_provider_metaflow.plugins import contract
 
 if TYPE_CHECKING:
     from airflow_provider_metaflow.flow import MetaflowFlow
     from airflow_provider_metaflow.operators.step import MetaflowStepOperator
 
-XCOM_PATHSPEC_KEY = "pathspec"
 DEFAULT_METAFLOW_USER = "airflow"
 
 
+@dataclass(frozen=True)
+class _TaskFiles:
+    """The files one Metaflow task process shares with this Airflow task."""
+
+    scratch: str
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.scratch, name)
+
+    def result(self) -> contract.TaskResult | None:
+        try:
+            with open(self.path("result.json"), encoding="utf-8") as handle:
+                return contract.TaskResult.from_json(handle.read())
+        except FileNotFoundError:
+            return None
+
+
 class StepTaskRun:
-    """Everything one Airflow try needs to run its Metaflow task, resolved once."""
+    """Everything one Airflow try needs to run its Metaflow task(s), resolved once."""
 
     def __init__(self, operator: MetaflowStepOperator, context: Any) -> None:
         self.operator = operator
         self.context = context
         self.log = operator.log
         self.flow = operator.flow
-        ti = context["ti"]
+        self.ti = context["ti"]
         located = locate_flow_run(operator, self.flow, context)
-        self.flow_file, self.flow_dir = located.flow_file, located.flow_dir
-        self.settings, self.run_id = located.settings, located.run_id
+        self.flow_file, self.flow_dir, self.run_id = located.flow_file, located.flow_dir, located.run_id
         # Find Airflow runs with the client: Flow(...).runs("airflow_dag_id:...")
-        self.tags = (*self.flow.tags, f"airflow_dag_id:{ti.dag_id}", f"airflow_run_id:{ti.run_id}")
+        self.tags = (*self.flow.tags, f"airflow_dag_id:{self.ti.dag_id}", f"airflow_run_id:{self.ti.run_id}")
         self.index_path = task_index_path(operator.split_index, operator.index_path)
-        self.task_id = metaflow_task_id(self.index_path)
-        self.pathspec = f"{self.flow.name}/{self.run_id}/{operator.step}/{self.task_id}"
-        self.attempt = self._plan_attempt(ti.try_number, ti.max_tries)
+        self.inputs = StepInputs(operator.inputs, operator.foreach, operator.join_of)
+        self.upstream = Upstream(self.ti)
         self._process: LocalProcess | None = None
+        self._killed = False
 
-    def _plan_attempt(self, try_number: int, max_tries: int) -> AttemptPlan:
+    # --- what this task is --------------------------------------------------------------
+
+    def pathspec(self, task_id: str) -> str:
+        return f"{self.flow.name}/{self.run_id}/{self.operator.step}/{task_id}"
+
+    def plan_attempt(self, attempt: int | None = None) -> AttemptPlan:
         try:
-            return plan_attempt(try_number, max_tries, self.operator.error_retries)
+            return plan_attempt(self.ti.try_number, self.ti.max_tries, self.operator.error_retries, attempt)
         except AttemptsExhausted as exc:
             raise AirflowFailException(
                 f"Step {self.operator.step!r}: {exc}. Metaflow ignores later attempts, so this task "
@@ -82,141 +101,166 @@ class StepTaskRun:
                 "trigger a new DAG run."
             ) from None
 
-    def run(self) -> None:
+    def input_paths(self) -> list[str]:
+        """Input paths of this task; skips the task when a switch upstream did not choose it."""
         op = self.operator
-        self.inputs = StepInputs(op.inputs, op.foreach, op.join_of)
-        if op.conditional:
-            self.inputs = self._inputs_that_ran(self.inputs)
-        env = self._child_env()
-        with tempfile.TemporaryDirectory(prefix="metaflow-task-") as scratch:
-            flow_command = self._flow_command(scratch)
-            if not self.operator.inputs:
-                self._init_parameters(flow_command, env)
-            argv = step_command(flow_command, self._invocation(scratch))
-            self.log.info("Metaflow task %s, attempt %d", self.pathspec, self.attempt.attempt)
-            self.log.info("Running %s", " ".join(argv))  # no Parameter values: those go to init
-            returncode = self._run_logged(argv, env)
-        if returncode != 0:
-            raise AirflowException(
-                f"Metaflow task {self.pathspec} (attempt {self.attempt.attempt}) failed with exit "
-                f"code {returncode}; its output is above and in Task('{self.pathspec}').stderr."
+        if not op.conditional:
+            width = self._join_width() if op.join_of else 0
+            return input_paths(self.run_id, self.inputs, self.index_path, width)
+        if op.join_of:
+            return self._conditional_join_inputs(op.join_of)
+        paths = []
+        if op.foreach in op.inputs:  # the foreach opening this body ran: we were mapped over it
+            paths.append(task_pathspec(self.run_id, op.foreach, self.index_path[:-1]))
+        others = [parent for parent in op.inputs if parent != op.foreach]
+        paths += [run_relative(pathspec) for pathspec in self.upstream.chose(others, op.step)]
+        if not paths:
+            raise AirflowSkipException(
+                f"Step {op.step!r} did not run in Metaflow run {self.run_id}: no parent chose it "
+                "(a switch took another branch)."
             )
-        self.context["ti"].xcom_push(key=XCOM_PATHSPEC_KEY, value=self.pathspec)
+        return paths
 
-    def _flow_command(self, scratch: str) -> FlowCommand:
+    def _join_width(self) -> int:
+        assert self.operator.join_of is not None
+        try:
+            return self.upstream.split_count(self.operator.join_of)
+        except LookupError:
+            if self.operator.conditional:
+                raise AirflowSkipException(
+                    f"Step {self.operator.step!r} did not run: foreach {self.operator.join_of!r} did not run."
+                ) from None
+            raise AirflowException(
+                f"Step {self.operator.step!r}: foreach {self.operator.join_of!r} left no split list in "
+                "XCom; clear it so it runs again."
+            ) from None
+
+    def _conditional_join_inputs(self, foreach: str) -> list[str]:
+        """A foreach join after switch branches: per split, the branch that ran."""
+        width = self._join_width()
+        ran = self.upstream.children_that_ran(self.operator.inputs, self.index_path)
+        if len(ran) != width:
+            raise AirflowException(
+                f"Step {self.operator.step!r} joins {width} splits of foreach {foreach!r}, but "
+                f"{len(ran)} of its parents' tasks succeeded ({', '.join(self.operator.inputs)}). "
+                "Clear the failed or missing tasks and this join."
+            )
+        return [run_relative(path) for path in ran]
+
+    # --- running one Metaflow task ------------------------------------------------------
+
+    def run_task(
+        self, task_id: str, attempt: AttemptPlan, paths: Sequence[str], split_index: int | None
+    ) -> contract.TaskResult:
+        """Run one Metaflow task in its own process and return what it reported."""
+        pathspec = self.pathspec(task_id)
+        with tempfile.TemporaryDirectory(prefix="metaflow-task-") as scratch:
+            files = _TaskFiles(scratch)
+            env = self._child_environment(pathspec, attempt, files)
+            argv = step_command(
+                self._flow_command(files), self._invocation(task_id, attempt, paths, split_index, files)
+            )
+            self.log.info("Metaflow task %s, attempt %d", pathspec, attempt.attempt)
+            self.log.info("Running %s", " ".join(argv))  # Parameter values go to a file, not argv
+            self._process = LocalProcess(argv, env, self.flow_dir, files.path("stdout"), files.path("stderr"))
+            if self._killed:
+                self._process.kill()
+            started = time.monotonic()
+            try:
+                returncode = self._process.run(
+                    lambda _stream, line: self.log.info("%s", line.decode(errors="replace"))
+                )
+            except ProcessKilled as stopped:
+                raise AirflowException(f"Metaflow task {pathspec} was stopped: {stopped}") from None
+            elapsed = time.monotonic() - started
+            self.log.info(
+                "Metaflow task %s ended with exit code %d after %.2f s", pathspec, returncode, elapsed
+            )
+            result = files.result()
+        if returncode != 0 or result is None or not result.task_ok:
+            raise AirflowException(
+                f"Metaflow task {pathspec} (attempt {attempt.attempt}) failed with exit code "
+                f"{returncode}; its output is above and in Task('{pathspec}').stderr."
+            )
+        return result
+
+    def publish(self, result: contract.TaskResult) -> None:
+        """Tell downstream tasks (and the UI link) which task ran and what it chose."""
+        self.ti.xcom_push(key=XCOM_PATHSPEC_KEY, value=result.pathspec)
+        self.ti.xcom_push(key=XCOM_NEXT_STEPS_KEY, value=result.next_steps)
+
+    def kill(self) -> None:
+        """Called from Airflow's SIGTERM handler: never blocks."""
+        self._killed = True
+        if self._process is not None:
+            self._process.kill()
+
+    def _invocation(
+        self,
+        task_id: str,
+        attempt: AttemptPlan,
+        paths: Sequence[str],
+        split_index: int | None,
+        files: _TaskFiles,
+    ) -> StepInvocation:
+        compressed = compress_input_paths(paths)
+        paths_file = None
+        if len(compressed) > MAX_INLINE_INPUT_PATHS:
+            paths_file = files.path("input-paths")
+            with open(paths_file, "w", encoding="utf-8") as handle:
+                handle.write(compressed)
+        return StepInvocation(
+            step=self.operator.step,
+            run_id=self.run_id,
+            task_id=task_id,
+            input_paths=None if paths_file else compressed,
+            input_paths_file=paths_file,
+            split_index=split_index,
+            retry_count=attempt.attempt,
+            max_user_code_retries=attempt.max_user_code_retries,
+            tags=self.tags,
+            namespace=self.flow.namespace,
+        )
+
+    def _flow_command(self, files: _TaskFiles) -> FlowCommand:
         config_file = None
         if self.flow.configs:
-            config_file = os.path.join(scratch, "configs.json")
+            config_file = files.path("configs.json")
             with open(config_file, "w", encoding="utf-8") as handle:
                 handle.write(config_file_content(self.flow.configs))
         return FlowCommand(
             self.flow.interpreter(),
             self.flow_file,
-            self.settings,
             tuple(self.flow.configs),
             config_file,
             tuple(self.flow.top_level_options),
         )
 
-    def kill(self) -> None:
-        if self._process is not None:
-            self._process.terminate()
-
-    def _inputs_that_ran(self, inputs: StepInputs) -> StepInputs:
-        """After a switch: keep the parents that ran and chose this step; skip if there are none."""
-        step = self.operator.step
-        if inputs.join_of is not None:
-            foreach_task = metaflow_task_id(self.index_path)
-            if (
-                datastore.next_steps(self.settings, self.flow.name, self.run_id, inputs.join_of, foreach_task)
-                is None
-            ):
-                raise AirflowSkipException(
-                    f"Step {step!r} did not run: foreach {inputs.join_of!r} did not run."
-                )
-            return inputs
-        chosen_by = tuple(
-            parent
-            for parent in inputs.parents
-            if step
-            in (
-                datastore.next_steps(
-                    self.settings,
-                    self.flow.name,
-                    self.run_id,
-                    parent,
-                    metaflow_task_id(parent_index_path(inputs, parent, self.index_path)),
-                )
-                or ()
-            )
+    def _child_environment(self, pathspec: str, attempt: AttemptPlan, files: _TaskFiles) -> dict[str, str]:
+        env = metaflow_environment(self.flow, self.operator.environment, self.operator.env)
+        ti = self.ti
+        airflow_task = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}/{ti.try_number}"
+        env.update(
+            {
+                contract.ENV_RESULT_FILE: files.path("result.json"),
+                contract.ENV_STDOUT_FILE: files.path("stdout"),
+                contract.ENV_STDERR_FILE: files.path("stderr"),
+                contract.ENV_PATHSPEC: pathspec,
+                contract.ENV_ATTEMPT: str(attempt.attempt),
+                contract.ENV_AIRFLOW_TASK: airflow_task,
+            }
         )
-        if not chosen_by:
-            raise AirflowSkipException(
-                f"Step {step!r} did not run in Metaflow run {self.run_id}: no parent chose it "
-                "(a switch took another branch)."
-            )
-        return dataclasses.replace(inputs, parents=chosen_by)
+        if not self.operator.inputs:  # the start step stores the run's Parameters first
+            init_file = files.path("init.json")
+            with open(init_file, "w", encoding="utf-8") as handle:
+                json.dump(self._init_arguments(), handle)
+            env[contract.ENV_INIT_ARGS_FILE] = init_file
+        return env
 
-    def _invocation(self, scratch: str) -> StepInvocation:
-        op = self.operator
-        step_inputs = self.inputs
-
-        def num_splits(foreach_step: str, foreach_index_path: Sequence[int]) -> int:
-            return datastore.foreach_num_splits(
-                self.settings,
-                self.flow.name,
-                self.run_id,
-                foreach_step,
-                metaflow_task_id(foreach_index_path),
-                attempt=None,
-            )
-
-        paths = input_paths(self.run_id, step_inputs, self.index_path, num_splits)
-        paths_file = None
-        if len(paths) > MAX_INLINE_INPUT_PATHS:
-            paths_file = os.path.join(scratch, "input-paths")
-            with open(paths_file, "w") as handle:
-                handle.write(paths)
-        return StepInvocation(
-            step=op.step,
-            run_id=self.run_id,
-            task_id=self.task_id,
-            input_paths=None if paths_file else paths,
-            input_paths_file=paths_file,
-            split_index=split_index_for(step_inputs, self.index_path),
-            retry_count=self.attempt.attempt,
-            max_user_code_retries=self.attempt.max_user_code_retries,
-            tags=self.tags,
-            namespace=self.flow.namespace,
-        )
-
-    def _child_env(self) -> dict[str, str]:
-        return metaflow_environment(self.flow, self.settings, self.operator.environment, self.operator.env)
-
-    def _init_parameters(self, flow_command: FlowCommand, env: Mapping[str, str]) -> None:
-        """Persist the run's Parameters once: a retried or cleared start must not redo it."""
-        if datastore.task_is_done(
-            self.settings, self.flow.name, self.run_id, PARAMETERS_STEP, PARAMETERS_TASK_ID
-        ):
-            self.log.info("Parameters of run %s were already stored; not running init again.", self.run_id)
-            return
+    def _init_arguments(self) -> list[str]:
         values = self._parameter_values(self.context.get("params") or {})
-        argv = init_command(
-            flow_command,
-            self.run_id,
-            PARAMETERS_TASK_ID,
-            values,
-            tags=self.tags,
-        )
-        self.log.info("Storing Parameters of run %s: %s", self.run_id, ", ".join(values) or "none")
-        lines: list[str] = []
-        self._process = LocalProcess(argv, env, self.flow_dir)
-        returncode = self._process.run(lambda _stream, line: lines.append(line.decode(errors="replace")))
-        if returncode != 0:
-            raise AirflowException(
-                f"Storing the Parameters of run {self.run_id} failed (metaflow init exit code "
-                f"{returncode}):\n" + "\n".join(lines)
-            )
+        self.log.info("Parameters of run %s: %s", self.run_id, ", ".join(values) or "none")
+        return init_arguments(self.run_id, PARAMETERS_TASK_ID, values, self.tags)
 
     def _parameter_values(self, params: Mapping[str, Any]) -> dict[str, str]:
         """Values for `init`; a parameter left unset (None) keeps Metaflow's own default."""
@@ -228,36 +272,15 @@ class StepTaskRun:
             if params.get(name) is not None
         }
 
-    def _run_logged(self, argv: Sequence[str], env: Mapping[str, str]) -> int:
-        """Stream output to the Airflow log and keep it for Metaflow's own log store."""
-        captured: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
 
-        def sink(stream: str, line: bytes) -> None:
-            self.log.info("%s", line.decode(errors="replace"))
-            captured[stream].append(datastore.format_log_line(line) + b"\n")
-
-        self._process = LocalProcess(argv, env, self.flow_dir)
-        try:
-            return self._process.run(sink)
-        finally:
-            self._save_logs({stream: b"".join(lines) for stream, lines in captured.items()})
-
-    def _save_logs(self, streams: Mapping[str, bytes]) -> None:
-        """Like Metaflow's own log upload, a failure here is reported but does not fail the task."""
-        try:
-            datastore.save_task_logs(
-                self.settings,
-                self.flow.name,
-                self.run_id,
-                self.operator.step,
-                self.task_id,
-                self.attempt.attempt,
-                streams,
-            )
-        except Exception as error:  # noqa: BLE001 - logs are best effort, the step's result is not
-            self.log.warning(
-                "Could not store the output of %s in Metaflow's task logs: %s", self.pathspec, error
-            )
+def run_step(task_run: StepTaskRun) -> contract.TaskResult:
+    """One Airflow try of an ordinary step: one Metaflow task."""
+    paths = task_run.input_paths()
+    attempt = task_run.plan_attempt()
+    task_id = metaflow_task_id(task_run.index_path)
+    result = task_run.run_task(task_id, attempt, paths, split_index_for(task_run.inputs, task_run.index_path))
+    task_run.publish(result)
+    return result
 
 
 def task_index_path(split_index: int | None, index_path: Sequence[int] | None) -> tuple[int, ...]:
@@ -267,9 +290,7 @@ def task_index_path(split_index: int | None, index_path: Sequence[int] | None) -
     return () if split_index is None else (int(split_index),)
 
 
-def metaflow_environment(
-    flow: MetaflowFlow, settings: MetaflowSettings, *overrides: Mapping[str, str]
-) -> dict[str, str]:
+def metaflow_environment(flow: MetaflowFlow, *overrides: Mapping[str, str]) -> dict[str, str]:
     """The environment of a Metaflow command run for `flow` on this worker."""
     env = dict(os.environ)
     env.setdefault("METAFLOW_USER", DEFAULT_METAFLOW_USER)  # steps fail with "Unknown user"
@@ -277,8 +298,6 @@ def metaflow_environment(
         env["METAFLOW_USER"] = env["METAFLOW_OWNER"] = flow.user
     if flow.production_token:
         env["METAFLOW_PRODUCTION_TOKEN"] = flow.production_token
-    for name, value in settings.child_environment().items():
-        env.setdefault(name, value)
     for override in overrides:
         env.update(override)
     env["PYTHONUNBUFFERED"] = "1"

@@ -28,17 +28,21 @@ class AttemptPlan:
         return self.attempt <= self.max_user_code_retries
 
 
-def plan_attempt(try_number: int, max_tries: int, error_retries: int = 0) -> AttemptPlan:
+def plan_attempt(
+    try_number: int, max_tries: int, error_retries: int = 0, attempt: int | None = None
+) -> AttemptPlan:
     """Choose the Metaflow attempt for an Airflow try.
 
     try_number: Airflow's try, from 1. max_tries: the last try that may still be retried in
     this cycle (Airflow sets it to the current try plus the task's retries on every clear).
     error_retries: tries reserved at the end of a cycle for Metaflow's fallback (1 with @catch).
+    attempt: the attempt when it is not `try_number - 1`: an iteration of a recursive step that
+    a later try starts fresh (0), or resumes (one more than its last attempt).
     """
-    attempt = try_number - 1
+    attempt = try_number - 1 if attempt is None else attempt
     if attempt >= METAFLOW_MAX_ATTEMPTS:
         raise AttemptsExhausted(
-            f"Airflow try {try_number} would be Metaflow attempt {attempt}, but Metaflow keeps at "
+            f"Airflow try {try_number} would run Metaflow attempt {attempt}, but Metaflow keeps at "
             f"most {METAFLOW_MAX_ATTEMPTS} attempts per task (0-{METAFLOW_MAX_ATTEMPTS - 1})"
         )
     tries_left_after_this = max(max_tries + 1 - try_number, 0)

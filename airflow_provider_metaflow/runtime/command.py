@@ -1,7 +1,9 @@
 """Metaflow command lines for one task, as argv lists (never a shell string).
 
 Top-level options come first, then the command, the way Metaflow's own runtime calls
-`python flow.py ... step STEP ...`.
+`python flow.py ... step STEP ...`. Datastore, metadata and environment are not passed: the
+step process reads them from its Metaflow config (the worker's environment, ~/.metaflowconfig,
+or a `metaflow` connection's variables), so the Airflow side never needs to import Metaflow.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from airflow_provider_metaflow.runtime.settings import MetaflowSettings
+from metaflow_extensions.airflow_provider_metaflow.plugins.contract import INTERNAL_DECORATOR
 
 
 @dataclass(frozen=True)
@@ -33,29 +35,23 @@ class FlowCommand:
 
     python: str
     flow_file: str
-    settings: MetaflowSettings
     # Config names whose values are in config_file, which Metaflow reads the way its own
     # runtime passes resolved configs (--local-config-file plus --config-value NAME kv.NAME).
     config_names: Sequence[str] = ()
     config_file: str | None = None
     extra_options: Sequence[str] = ()  # e.g. @project's --branch NAME / --production
+    # Decorators attached at `create` with --with (not in the flow's code): every step process
+    # gets them too, as on Metaflow's other schedulers.
+    decospecs: Sequence[str] = ()
 
     def argv(self) -> list[str]:
-        argv = [
-            self.python,
-            self.flow_file,
-            "--quiet",
-            "--no-pylint",
-            f"--metadata={self.settings.metadata}",
-            f"--environment={self.settings.environment}",
-            f"--datastore={self.settings.datastore}",
-            f"--datastore-root={self.settings.datastore_root}",
-            *self.extra_options,
-        ]
+        argv = [self.python, self.flow_file, "--quiet", "--no-pylint", *self.extra_options]
         if self.config_names and self.config_file:
             argv.append(f"--local-config-file={self.config_file}")
             for name in self.config_names:
                 argv += ["--config-value", name, f"kv.{name}"]
+        for spec in (*self.decospecs, INTERNAL_DECORATOR):
+            argv.append(f"--with={spec}")
         return argv
 
 
@@ -82,16 +78,12 @@ def step_command(flow: FlowCommand, invocation: StepInvocation) -> list[str]:
     return argv
 
 
-def init_command(
-    flow: FlowCommand,
-    run_id: str,
-    task_id: str,
-    parameter_values: Mapping[str, str],
-    tags: Sequence[str] = (),
+def init_arguments(
+    run_id: str, task_id: str, parameter_values: Mapping[str, str], tags: Sequence[str] = ()
 ) -> list[str]:
-    """`init` persists the run's Parameters in RUN/_parameters/TASK, which `start` reads."""
-    argv = flow.argv()
-    argv += ["init", "--run-id", run_id, "--task-id", task_id]
+    """Arguments of Metaflow's `init`, which stores the run's Parameters in RUN/_parameters/TASK
+    for `start` to read. The start step's process runs it (see runtime.contract)."""
+    argv = ["--run-id", run_id, "--task-id", task_id]
     for tag in tags:
         argv += ["--tag", tag]
     for name, value in parameter_values.items():

@@ -2,6 +2,9 @@
 
 The Metaflow run id comes from (dag_id, Airflow run_id); a task id comes from the map index
 path. A retry or a cleared task therefore lands in the same Metaflow task as a new attempt.
+The one exception is a recursive step: it runs a number of times known only at run time, so
+each iteration's id adds the iteration (`t-2-i0`, `t-2-i1`, ...) and its children take the
+last iteration's pathspec from XCom.
 """
 
 from __future__ import annotations
@@ -9,12 +12,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
+from metaflow_extensions.airflow_provider_metaflow.plugins.contract import PARAMETERS_STEP, PARAMETERS_TASK_ID
+
 RUN_ID_PREFIX = "airflow-"
-PARAMETERS_STEP = "_parameters"
-PARAMETERS_TASK_ID = "params"
 # Never a bare integer: Metaflow's metadata providers assume integer ids were registered by
 # themselves and skip registering them, which hides the task from the client.
 TASK_ID_PREFIX = "t"
+ITERATION_PREFIX = "i"
 # Linux refuses a single argv string over 128 KiB; stay well below it.
 MAX_INLINE_INPUT_PATHS = 64 * 1024
 
@@ -25,9 +29,18 @@ def metaflow_run_id(dag_id: str, airflow_run_id: str) -> str:
     return RUN_ID_PREFIX + digest[:20]
 
 
-def metaflow_task_id(index_path: Sequence[int] = ()) -> str:
-    """'t' for a task outside any foreach, 't-3' for split 3, 't-1-2' for split 2 of split 1."""
-    return "-".join([TASK_ID_PREFIX, *(str(index) for index in index_path)])
+def metaflow_task_id(index_path: Sequence[int] = (), iteration: int | None = None) -> str:
+    """'t' outside any foreach, 't-3' for split 3, 't-1-2' for split 2 of split 1; a recursive
+    step's iteration k appends 'i<k>' ('t-i0', 't-3-i2')."""
+    parts = [TASK_ID_PREFIX, *(str(index) for index in index_path)]
+    if iteration is not None:
+        parts.append(f"{ITERATION_PREFIX}{iteration}")
+    return "-".join(parts)
+
+
+def task_index_path_of(task_id: str) -> tuple[int, ...]:
+    """The foreach index path a task id was made from (its iteration, if any, left out)."""
+    return tuple(int(part) for part in task_id.split("-")[1:] if part.isdigit())
 
 
 def task_pathspec(run_id: str, step: str, index_path: Sequence[int] = ()) -> str:

@@ -1,15 +1,15 @@
-"""Which Metaflow tasks feed a task, computed from the graph and deterministic ids alone."""
+"""Which Metaflow tasks feed a task, computed from the graph and deterministic ids alone.
+
+Steps downstream of a switch cannot know statically which parents ran; the operator finds
+those through XCom and passes their pathspecs here instead (see operators.upstream).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from airflow_provider_metaflow.runtime.ids import (
-    compress_input_paths,
-    parameters_pathspec,
-    task_pathspec,
-)
+from airflow_provider_metaflow.runtime.ids import parameters_pathspec, task_pathspec
 
 
 @dataclass(frozen=True)
@@ -39,22 +39,23 @@ def parent_index_path(inputs: StepInputs, parent: str, index_path: Sequence[int]
     return tuple(index_path[:-1]) if parent == inputs.foreach else tuple(index_path)
 
 
-def input_paths(
-    run_id: str,
-    inputs: StepInputs,
-    index_path: Sequence[int],
-    num_splits: Callable[[str, Sequence[int]], int],
-) -> str:
-    """Compressed --input-paths. `num_splits(foreach_step, its_index_path)` is asked only by
-    a foreach join, once, instead of pulling one XCom per split."""
+def input_paths(run_id: str, inputs: StepInputs, index_path: Sequence[int], join_width: int = 0) -> list[str]:
+    """Input paths when every parent ran: the Parameters task for start, each parent's task at
+    its index path, or, for a foreach join, every split of every parent (`join_width` splits)."""
     if not inputs.parents:
-        return parameters_pathspec(run_id)
-    paths: list[str] = []
+        return [parameters_pathspec(run_id)]
     if inputs.join_of is not None:
-        width = num_splits(inputs.join_of, index_path)
-        for parent in inputs.parents:
-            paths += [task_pathspec(run_id, parent, (*index_path, i)) for i in range(width)]
-        return compress_input_paths(paths)
-    for parent in inputs.parents:
-        paths.append(task_pathspec(run_id, parent, parent_index_path(inputs, parent, index_path)))
-    return compress_input_paths(paths)
+        return [
+            task_pathspec(run_id, parent, (*index_path, split))
+            for parent in inputs.parents
+            for split in range(join_width)
+        ]
+    return [
+        task_pathspec(run_id, parent, parent_index_path(inputs, parent, index_path))
+        for parent in inputs.parents
+    ]
+
+
+def run_relative(pathspec: str) -> str:
+    """An input path from a task pathspec: 'Flow/run/step/task' -> 'run/step/task'."""
+    return pathspec.split("/", 1)[1] if pathspec.count("/") == 3 else pathspec

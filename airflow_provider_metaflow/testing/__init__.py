@@ -1,9 +1,22 @@
-"""A reusable harness: compile a flow, run it through Airflow's dag.test(), get the Metaflow Run.
+"""A reusable harness: compile a flow, run it through Airflow, get the Metaflow Run.
 
 Users can import these helpers (or the pytest fixtures in `plugin`) to test their own flows:
 the same code drives this provider's end-to-end tests. Call `configure()` before anything
 imports Airflow or Metaflow: both read their configuration at import time.
+
+- `dag.test()` in this process: `configure`, `create_dag`, `run_dag`, `run_flow_locally`.
+- Real Airflow services on loopback: `AirflowServices` (and the `airflow_services` fixture).
+- A Kubernetes API that runs pods as local processes, and an S3 endpoint: `KubernetesApiServer`,
+  `S3Server`.
+
+The services' REST client and the servers load on first use: pytest imports this package in
+every run (the plugin), and they pull in httpx and aiohttp.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_metaflow.testing.environment import TestEnvironment, configure
 from airflow_provider_metaflow.testing.runner import (
@@ -13,9 +26,31 @@ from airflow_provider_metaflow.testing.runner import (
     run_flow_locally,
     task_artifacts,
 )
+from airflow_provider_metaflow.testing.services import AirflowServices, ServicesConfig, ServicesError
+
+if TYPE_CHECKING:
+    from airflow_provider_metaflow.testing.kubernetes_api import ApiRequest, KubernetesApiServer
+    from airflow_provider_metaflow.testing.rest import AirflowApiError, AirflowRestClient
+    from airflow_provider_metaflow.testing.s3 import S3Server
+
+_LAZY_NAMES = {
+    "AirflowRestClient": "airflow_provider_metaflow.testing.rest",
+    "AirflowApiError": "airflow_provider_metaflow.testing.rest",
+    "KubernetesApiServer": "airflow_provider_metaflow.testing.kubernetes_api",
+    "ApiRequest": "airflow_provider_metaflow.testing.kubernetes_api",
+    "S3Server": "airflow_provider_metaflow.testing.s3",
+}
 
 __all__ = [
+    "AirflowApiError",
+    "AirflowRestClient",
+    "AirflowServices",
+    "ApiRequest",
     "DagRunResult",
+    "KubernetesApiServer",
+    "S3Server",
+    "ServicesConfig",
+    "ServicesError",
     "TestEnvironment",
     "configure",
     "create_dag",
@@ -23,3 +58,12 @@ __all__ = [
     "run_flow_locally",
     "task_artifacts",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY_NAMES.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value

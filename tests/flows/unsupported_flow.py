@@ -1,4 +1,4 @@
-from metaflow import FlowSpec, Parameter, step, trigger
+from metaflow import FlowSpec, Parameter, parallel, step, trigger
 
 
 @trigger(event="data_ready")
@@ -9,12 +9,16 @@ class UnsupportedFlow(FlowSpec):
 
     @step
     def start(self):
-        self.next(self.poll)
+        self.next(self.gang, num_parallel=2)
+
+    @parallel
+    @step
+    def gang(self):
+        self.next(self.join)
 
     @step
-    def poll(self):
-        self.done = True
-        self.next({"again": self.poll, "finished": self.end}, condition="state")
+    def join(self, inputs):
+        self.next(self.end)
 
     @step
     def end(self):

@@ -39,3 +39,9 @@ def test_seventh_try_is_refused() -> None:
     assert plan_attempt(try_number=6, max_tries=9).attempt == 5
     with pytest.raises(AttemptsExhausted, match="at most 6 attempts"):
         plan_attempt(try_number=7, max_tries=9)
+
+
+def test_a_recursive_step_iteration_started_by_a_later_try_is_attempt_zero() -> None:
+    # try 2 of 3: this iteration is new (attempt 0) and keeps the one retry left in the cycle
+    plan = plan_attempt(try_number=2, max_tries=2, attempt=0)
+    assert (plan.attempt, plan.max_user_code_retries) == (0, 1)

@@ -4,15 +4,11 @@ from airflow_provider_metaflow.runtime.command import (
     FlowCommand,
     StepInvocation,
     config_file_content,
-    init_command,
+    init_arguments,
     step_command,
 )
-from airflow_provider_metaflow.runtime.settings import MetaflowSettings
 
-SETTINGS = MetaflowSettings(
-    datastore="local", datastore_root="/data/.metaflow", metadata="local", environment="local"
-)
-FLOW = FlowCommand("py", "flow.py", SETTINGS)
+FLOW = FlowCommand("py", "flow.py")
 
 
 def test_step_command_puts_top_level_options_before_the_step_command() -> None:
@@ -30,17 +26,8 @@ def test_step_command_puts_top_level_options_before_the_step_command() -> None:
             namespace="ns",
         ),
     )
-    assert argv[:8] == [
-        "py",
-        "flow.py",
-        "--quiet",
-        "--no-pylint",
-        "--metadata=local",
-        "--environment=local",
-        "--datastore=local",
-        "--datastore-root=/data/.metaflow",
-    ]
-    step_part = argv[8:]
+    assert argv[:5] == ["py", "flow.py", "--quiet", "--no-pylint", "--with=airflow_provider_internal"]
+    step_part = argv[5:]
     assert step_part[:2] == ["step", "train"]
     assert step_part[2:] == [
         "--run-id",
@@ -62,6 +49,18 @@ def test_step_command_puts_top_level_options_before_the_step_command() -> None:
     ]
 
 
+def test_datastore_and_metadata_come_from_the_step_process_config_not_the_command_line() -> None:
+    argv = step_command(FLOW, StepInvocation(step="start", run_id="r", task_id="t"))
+    assert not [arg for arg in argv if arg.startswith(("--datastore", "--metadata", "--environment"))]
+
+
+def test_decorators_attached_at_create_reach_every_step_before_the_internal_one() -> None:
+    flow = FlowCommand("py", "flow.py", decospecs=("kubernetes:cpu=2",))
+    argv = step_command(flow, StepInvocation(step="start", run_id="r", task_id="t"))
+    withs = [arg for arg in argv if arg.startswith("--with=")]
+    assert withs == ["--with=kubernetes:cpu=2", "--with=airflow_provider_internal"]
+
+
 def test_wide_joins_read_input_paths_from_a_file() -> None:
     argv = step_command(
         FLOW,
@@ -76,22 +75,17 @@ def test_wide_joins_read_input_paths_from_a_file() -> None:
 
 
 def test_init_passes_each_parameter_as_one_token() -> None:
-    argv = init_command(FLOW, "r", "params", {"alpha": "-1", "text": "a b\n$(x)"})
-    assert argv[-2:] == ["--alpha=-1", "--text=a b\n$(x)"]
-    assert argv[8:12] == ["init", "--run-id", "r", "--task-id"]
+    argv = init_arguments("r", "params", {"alpha": "-1", "text": "a b\n$(x)"}, tags=("x",))
+    assert argv == ["--run-id", "r", "--task-id", "params", "--tag", "x", "--alpha=-1", "--text=a b\n$(x)"]
 
 
 def test_configs_are_read_from_a_local_config_file_by_every_command() -> None:
-    flow = FlowCommand("py", "flow.py", SETTINGS, ("cfg",), "/scratch/configs.json")
-    for argv in (
-        init_command(flow, "r", "params", {}),
-        step_command(flow, StepInvocation(step="start", run_id="r", task_id="t")),
-    ):
-        command = argv.index("init" if "init" in argv else "step")
-        top_level = argv[:command]
-        assert "--local-config-file=/scratch/configs.json" in top_level
-        position = top_level.index("--config-value")
-        assert top_level[position : position + 3] == ["--config-value", "cfg", "kv.cfg"]
+    flow = FlowCommand("py", "flow.py", ("cfg",), "/scratch/configs.json")
+    argv = step_command(flow, StepInvocation(step="start", run_id="r", task_id="t"))
+    top_level = argv[: argv.index("step")]
+    assert "--local-config-file=/scratch/configs.json" in top_level
+    position = top_level.index("--config-value")
+    assert top_level[position : position + 3] == ["--config-value", "cfg", "kv.cfg"]
 
 
 def test_config_file_holds_metaflows_value_and_plain_flag() -> None:

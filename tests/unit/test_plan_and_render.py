@@ -3,7 +3,7 @@ import ast
 import pytest
 
 from airflow_provider_metaflow.compiler.render import render_dag
-from airflow_provider_metaflow.plan import FlowPlan, ParameterPlan, StepPlan
+from airflow_provider_metaflow.plan import PLAN_SCHEMA_VERSION, FlowPlan, ParameterPlan, StepPlan
 
 PLAN = FlowPlan(
     flow_name="TrainFlow",
@@ -29,7 +29,7 @@ def test_plan_round_trips_through_json() -> None:
 
 
 def test_plan_from_another_schema_version_is_refused() -> None:
-    text = PLAN.to_json().replace('"schema_version": 1', '"schema_version": 99')
+    text = PLAN.to_json().replace(f'"schema_version": {PLAN_SCHEMA_VERSION}', '"schema_version": 99')
     with pytest.raises(ValueError, match="schema version 99"):
         FlowPlan.from_json(text)
 
@@ -80,7 +80,7 @@ def test_step_names_that_shadow_dag_names_get_their_own_variables() -> None:
 
 
 def test_dag_records_its_format_version() -> None:
-    assert "dag_format=1" in render_dag(PLAN, "/repo/dags/train_dag.py")
+    assert "dag_format=2" in render_dag(PLAN, "/repo/dags/train_dag.py")
 
 
 def test_a_step_named_like_a_renamed_step_keeps_its_own_variable() -> None:

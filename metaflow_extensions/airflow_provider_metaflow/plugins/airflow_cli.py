@@ -162,16 +162,15 @@ def create(
 
 def _project_options(flow: Any) -> tuple[str, ...]:
     """@project's --branch / --production, passed to every step so all agree on the branch."""
-    from metaflow.flowspec import FlowStateItems
+    from .metaflow_adapter import flow_decorators
 
     argv: list[str] = []
-    for decos in flow._flow_state[FlowStateItems.FLOW_DECORATORS].values():
-        for deco in decos:
-            if deco.name != "project":
-                continue
-            for option, value in deco.get_top_level_options():
-                if value is True:
-                    argv.append(f"--{option}")
-                elif value not in (None, False):
-                    argv += [f"--{option}", str(value)]
+    for deco in flow_decorators(flow):
+        if deco.name != "project":
+            continue
+        for option, value in deco.get_top_level_options():
+            if value is True:
+                argv.append(f"--{option}")
+            elif value not in (None, False):
+                argv += [f"--{option}", str(value)]
     return tuple(argv)

@@ -21,6 +21,8 @@ from metaflow.exception import MetaflowException
 from metaflow.plugins.aws.step_functions.production_token import load_token, new_token, store_token
 from metaflow.util import get_username
 
+from .metaflow_adapter import storage_of
+
 TOKEN_STORAGE_ROOT = "mf.airflow"
 
 
@@ -43,9 +45,10 @@ def resolve_dag_identity(name: str | None, flow_name: str) -> DagIdentity:
         return DagIdentity(dag_id, dag_id.lower(), False)
     if name:
         raise MetaflowException("--name is not supported for @projects. Use --branch instead.")
-    branch = ".".join((project, current.branch_name)).encode()
+    # @project sets these on `current` at run time; they are not declared attributes.
+    branch = f"{project}.{current.get('branch_name')}".encode()
     prefix = "mfprj-" + base64.b32encode(sha1(branch).digest()).decode()[:16]
-    return DagIdentity(str(current.project_flow_name), prefix.lower(), True)
+    return DagIdentity(str(current.get("project_flow_name")), prefix.lower(), True)
 
 
 def resolve_token(
@@ -103,7 +106,7 @@ def _deployment_path(dag_id: str) -> str:
 
 
 def _existing_deployment(flow_datastore: Any, dag_id: str) -> tuple[str, str] | None:
-    storage = flow_datastore._storage_impl
+    storage = storage_of(flow_datastore)
     path = _deployment_path(dag_id)
     if not storage.is_file([path])[0]:
         return None
@@ -118,4 +121,4 @@ def _existing_deployment(flow_datastore: Any, dag_id: str) -> tuple[str, str] | 
 
 def _save_deployment(flow_datastore: Any, dag_id: str, token: str) -> None:
     record = json.dumps({"production_token": token, "owner": get_username()}).encode()
-    flow_datastore._storage_impl.save_bytes([(_deployment_path(dag_id), BytesIO(record))], overwrite=True)
+    storage_of(flow_datastore).save_bytes([(_deployment_path(dag_id), BytesIO(record))], overwrite=True)

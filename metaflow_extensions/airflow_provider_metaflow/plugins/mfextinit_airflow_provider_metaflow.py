@@ -1,8 +1,10 @@
 """Metaflow extension registration.
 
 The `airflow` CLI group replaces Metaflow's core one (an extension's plugin of the same name
-wins). Nothing here imports Airflow: an import error in an extension disables every
-Metaflow plugin.
+wins). The internal step decorator is attached by Airflow tasks with `--with
+airflow_provider_internal`. Nothing here imports Airflow: an import error in an extension
+disables every Metaflow plugin.
 """
 
 CLIS_DESC = [("airflow", ".airflow_cli.cli")]
+STEP_DECORATORS_DESC = [("airflow_provider_internal", ".task_decorator.AirflowProviderInternalDecorator")]

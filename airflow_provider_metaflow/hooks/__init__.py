@@ -1,0 +1,1 @@
+"""MetaflowHook: the Metaflow configuration of an Airflow connection."""

@@ -1,0 +1,1 @@
+"""MetaflowFlowTrigger: the triggerer side of a deferred MetaflowFlowSensor."""

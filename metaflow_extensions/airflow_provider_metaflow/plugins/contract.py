@@ -1,0 +1,67 @@
+"""What the Airflow task and its Metaflow step process tell each other, and nothing else.
+
+The Airflow side never imports Metaflow to run a local step. It starts the step with
+Metaflow's own `step` command plus this provider's internal step decorator (`--with
+airflow_provider_internal`), and passes what the decorator needs through the environment
+variables below. The decorator, inside the step process, stores the run's Parameters once
+(Metaflow's own `init`), turns a kill signal into a recorded failure, saves the step's output
+as Metaflow task logs, and writes a `TaskResult` file at the end of the task. The Airflow side
+reads that file and passes the facts on through XCom.
+
+Both sides import this module, so it imports neither Airflow nor Metaflow. It lives in the
+Metaflow extension because Metaflow packages extensions with a flow's code: a pod that runs a
+step from a code package has it without this provider installed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+INTERNAL_DECORATOR = "airflow_provider_internal"
+# Where Metaflow's `init` stores a run's Parameters: RUN/_parameters/params.
+PARAMETERS_STEP = "_parameters"
+PARAMETERS_TASK_ID = "params"
+
+# Where the decorator writes the TaskResult JSON when the task finishes.
+ENV_RESULT_FILE = "METAFLOW_AIRFLOW_RESULT_FILE"
+# For the start step only: a JSON list of `init` arguments (--run-id, --task-id, --tag,
+# --NAME=VALUE for each Parameter). Metaflow's `init` runs in the step process, once per run.
+ENV_INIT_ARGS_FILE = "METAFLOW_AIRFLOW_INIT_ARGS_FILE"
+# Files that receive the step's stdout and stderr; saved as the task's Metaflow logs.
+ENV_STDOUT_FILE = "METAFLOW_AIRFLOW_STDOUT_FILE"
+ENV_STDERR_FILE = "METAFLOW_AIRFLOW_STDERR_FILE"
+# The Metaflow task (Flow/run/step/task) and attempt this process runs, for its logs.
+ENV_PATHSPEC = "METAFLOW_AIRFLOW_PATHSPEC"
+ENV_ATTEMPT = "METAFLOW_AIRFLOW_ATTEMPT"
+# The Airflow task instance, registered as Metaflow task metadata for debugging.
+ENV_AIRFLOW_TASK = "METAFLOW_AIRFLOW_TASK_INSTANCE"
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """What a finished Metaflow task decided, as its step process saw it.
+
+    next_steps: the steps it chose to run next (after a switch, only the branch taken).
+    foreach_num_splits: for a foreach step, how many splits it made.
+    """
+
+    pathspec: str
+    attempt: int
+    task_ok: bool
+    next_steps: list[str] = field(default_factory=list)
+    foreach_num_splits: int | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> TaskResult:
+        data = json.loads(text)
+        return cls(
+            pathspec=str(data["pathspec"]),
+            attempt=int(data["attempt"]),
+            task_ok=bool(data["task_ok"]),
+            next_steps=[str(step) for step in data.get("next_steps") or []],
+            foreach_num_splits=data.get("foreach_num_splits"),
+        )

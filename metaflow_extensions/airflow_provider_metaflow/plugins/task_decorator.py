@@ -1,0 +1,209 @@
+"""The internal step decorator that Airflow attaches to every step it runs (`--with
+airflow_provider_internal`), the way Metaflow's own schedulers attach theirs.
+
+It does, inside the step process, what would otherwise need Metaflow in the Airflow task:
+- stores the run's Parameters with Metaflow's own `init`, once per run, before `start` loads
+  them (so the start task is one process, and a retried start does not redo it);
+- turns SIGTERM (Airflow's kill, a timeout, the guard after a lost worker) into a failure that
+  Metaflow records, instead of a task that stays unfinished forever;
+- saves the step's output as the task's Metaflow logs when the process exits;
+- writes what the scheduler needs (transition, foreach width) to a result file.
+
+Metaflow imports every step decorator module in every process, so this module imports only the
+standard library and the dependency-free contract at module level.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import signal
+import sys
+from typing import Any
+
+from metaflow.decorators import StepDecorator
+
+from . import contract
+
+
+class StepTerminated(BaseException):
+    """The step was told to stop. A BaseException, so neither user code's `except Exception`
+    nor @catch turns a kill into a success; Metaflow still records the attempt as failed."""
+
+
+class AirflowProviderInternalDecorator(StepDecorator):
+    name = contract.INTERNAL_DECORATOR
+    defaults: dict[str, Any] = {}
+
+    def step_init(
+        self,
+        flow: Any,
+        graph: Any,
+        step_name: str,
+        decorators: Any,
+        environment: Any,
+        flow_datastore: Any,
+        logger: Any,
+    ) -> None:
+        if os.environ.get(contract.ENV_RESULT_FILE) is None:
+            return  # attached outside an Airflow task: nothing to do
+        _ProcessHooks.install(flow_datastore)
+        from . import metaflow_adapter
+
+        init_file = os.environ.get(contract.ENV_INIT_ARGS_FILE)
+        if init_file and step_name == metaflow_adapter.start_step(graph):
+            _store_parameters_once(flow_datastore, init_file)
+
+    def task_pre_step(
+        self,
+        step_name: str,
+        task_datastore: Any,
+        metadata: Any,
+        run_id: str,
+        task_id: str,
+        flow: Any,
+        graph: Any,
+        retry_count: int,
+        max_user_code_retries: int,
+        ubf_context: Any,
+        inputs: Any,
+    ) -> None:
+        self._run_id, self._task_id = run_id, task_id
+        _ProcessHooks.finishing = False
+        _ProcessHooks.flow = flow
+        airflow_task = os.environ.get(contract.ENV_AIRFLOW_TASK)
+        if airflow_task:
+            from . import metaflow_adapter
+
+            metaflow_adapter.register_task_metadata(
+                metadata, run_id, step_name, task_id, retry_count, {"airflow-task-instance": airflow_task}
+            )
+
+    def task_post_step(
+        self, step_name: str, flow: Any, graph: Any, retry_count: int, max_user_code_retries: int
+    ) -> None:
+        _ProcessHooks.finishing = True
+
+    def task_exception(
+        self,
+        exception: BaseException,
+        step_name: str,
+        flow: Any,
+        graph: Any,
+        retry_count: int,
+        max_user_code_retries: int,
+    ) -> bool:
+        _ProcessHooks.finishing = True
+        return False
+
+    def task_finished(
+        self,
+        step_name: str,
+        flow: Any,
+        graph: Any,
+        is_task_ok: bool,
+        retry_count: int,
+        max_user_code_retries: int,
+    ) -> None:
+        _ProcessHooks.finishing = True
+        result_file = os.environ.get(contract.ENV_RESULT_FILE)
+        if not result_file:
+            return
+        from . import metaflow_adapter
+
+        next_steps, width = (
+            metaflow_adapter.task_outcome(flow, graph, step_name) if is_task_ok else ([], None)
+        )
+        result = contract.TaskResult(
+            pathspec=f"{flow.name}/{self._run_id}/{step_name}/{self._task_id}",
+            attempt=retry_count,
+            task_ok=bool(is_task_ok),
+            next_steps=next_steps,
+            foreach_num_splits=width,
+        )
+        temporary = result_file + ".tmp"
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(result.to_json())
+        os.replace(temporary, result_file)
+
+
+def _store_parameters_once(flow_datastore: Any, init_file: str) -> None:
+    from . import metaflow_adapter
+
+    with open(init_file, encoding="utf-8") as handle:
+        init_args = json.load(handle)
+    run_id = init_args[init_args.index("--run-id") + 1]
+    if metaflow_adapter.parameters_stored(flow_datastore, run_id):
+        print(f"Parameters of run {run_id} were already stored; not running init again.")
+        return
+    metaflow_adapter.run_init(init_args)
+
+
+class _ProcessHooks:
+    """Per-process hooks, installed once: the kill signal and the log upload at exit."""
+
+    installed = False
+    # Once user code has ended, Metaflow is persisting the attempt: a kill then must not
+    # interrupt it halfway (the guard still ends the process after its grace period).
+    finishing = False
+    terminating = False
+    flow: Any = None  # the FlowSpec the step runs, once user code started
+    flow_datastore: Any = None
+
+    @classmethod
+    def install(cls, flow_datastore: Any) -> None:
+        if cls.installed:
+            return
+        cls.installed = True
+        cls.flow_datastore = flow_datastore
+        signal.signal(signal.SIGTERM, cls._on_terminate)
+        atexit.register(cls._save_logs)
+
+    @classmethod
+    def _on_terminate(cls, signum: int, frame: Any) -> None:
+        if cls.terminating:
+            return  # already ending: let Metaflow record the failure
+        cls.terminating = True
+        print("The Airflow task was stopped: ending this Metaflow task.", file=sys.stderr, flush=True)
+        if cls.finishing:
+            return
+        stopped = StepTerminated("terminated by Airflow (SIGTERM)")
+        if cls.flow is not None:  # user code is running: record the attempt as failed
+            from . import metaflow_adapter
+
+            metaflow_adapter.mark_failed(cls.flow, stopped)
+        raise stopped
+
+    @classmethod
+    def _save_logs(cls) -> None:
+        """Runs after Metaflow printed its last line (a traceback included), at process exit."""
+        pathspec = os.environ.get(contract.ENV_PATHSPEC)
+        files = {
+            "stdout": os.environ.get(contract.ENV_STDOUT_FILE),
+            "stderr": os.environ.get(contract.ENV_STDERR_FILE),
+        }
+        if not pathspec or not all(files.values()):
+            return
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the grace period is for this upload
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        try:
+            from . import metaflow_adapter
+
+            streams = {name: _read(path) for name, path in files.items() if path}
+            attempt = int(os.environ.get(contract.ENV_ATTEMPT, "0"))
+            metaflow_adapter.save_task_logs(cls.flow_datastore, pathspec, attempt, streams)
+        except Exception as error:  # noqa: BLE001 - like Metaflow's own log upload: report, go on
+            print(f"Could not save the logs of {pathspec}: {error}", file=sys.__stderr__)
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return b""

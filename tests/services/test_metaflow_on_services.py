@@ -1,0 +1,278 @@
+"""Metaflow flows under real Airflow services (api-server, scheduler, dag-processor, triggerer,
+LocalExecutor), triggered and inspected over the REST API, the way users run them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from process_helpers import is_alive, wait_dead
+
+from airflow_provider_metaflow.testing import create_dag, run_flow_locally, task_artifacts
+from airflow_provider_metaflow.testing.rest import AirflowRestClient
+from airflow_provider_metaflow.testing.services import AirflowServices
+
+pytestmark = pytest.mark.services
+
+FLOWS = Path(__file__).resolve().parent.parent / "flows"
+EXAMPLE_FLOW = Path(__file__).resolve().parents[2] / "example_dags" / "flows" / "movie_stats_flow.py"
+GENERATED = {
+    "LinearFlow": "linear_flow.py",
+    "ParallelForeachFlow": "parallel_foreach_flow.py",
+    "FailingFlow": "failing_flow.py",
+    "MovieStatsFlow": EXAMPLE_FLOW,
+}
+
+# Hand-written: the step gets a pid file through `env`, so the test can find its processes.
+SLEEPY_DAG = """
+from airflow.sdk import DAG
+from airflow_provider_metaflow import MetaflowFlow, MetaflowStepOperator
+
+flow = MetaflowFlow("SleepyFlow", file="flows/sleepy_flow.py", parameters=[])
+
+with DAG(dag_id="sleepy_on_services", schedule=None, params={"pid_file": ""}) as dag:
+    start = MetaflowStepOperator(task_id="start", flow=flow, step="start")
+    sleep = MetaflowStepOperator(
+        task_id="sleep", flow=flow, step="sleep", inputs=["start"],
+        env={"SLEEPY_PID_FILE": "{{ params.pid_file }}"},
+    )
+    end = MetaflowStepOperator(task_id="end", flow=flow, step="end", inputs=["sleep"])
+    start >> sleep >> end
+"""
+
+# Hand-written, with a success callback that runs in each task process after its step and
+# records which Metaflow modules that process imported.
+MODULES_DAG = """
+import json, os, sys
+from airflow.sdk import DAG
+from airflow_provider_metaflow import MetaflowFlow, MetaflowForeachOperator, MetaflowStepOperator
+
+REPORTS = {reports!r}
+
+
+def report(context):
+    ti = context["ti"]
+    loaded = sorted(m for m in sys.modules if m == "metaflow" or m.startswith("metaflow."))
+    with open(os.path.join(REPORTS, f"{{ti.task_id}}-{{ti.map_index}}.json"), "w") as handle:
+        json.dump(loaded, handle)
+
+
+flow = MetaflowFlow("SwitchIntoForeachJoinFlow", file="flows/switch_into_foreach_join_flow.py", parameters=[])
+branch = dict(flow=flow, foreach="start", conditional=True, trigger_rule="none_failed")
+
+with DAG(dag_id="no_metaflow_in_task", schedule=None, default_args={{"on_success_callback": report}}) as dag:
+    start = MetaflowForeachOperator(task_id="start", flow=flow, step="start")
+    decide = MetaflowStepOperator.partial(
+        task_id="decide", flow=flow, step="decide", inputs=["start"], foreach="start"
+    ).expand(split_index=start.output)
+    even = MetaflowStepOperator.partial(
+        task_id="handle_even", step="handle_even", inputs=["decide"], **branch
+    ).expand(split_index=start.output)
+    odd = MetaflowStepOperator.partial(
+        task_id="handle_odd", step="handle_odd", inputs=["decide"], **branch
+    ).expand(split_index=start.output)
+    join = MetaflowStepOperator(
+        task_id="join", flow=flow, step="join", inputs=["handle_even", "handle_odd"], join_of="start",
+        conditional=True, trigger_rule="none_failed",
+    )
+    end = MetaflowStepOperator(
+        task_id="end", flow=flow, step="end", inputs=["join"], conditional=True, trigger_rule="none_failed"
+    )
+    start >> decide >> [even, odd] >> join >> end
+"""
+
+
+@pytest.fixture(scope="module")
+def services(airflow_services: AirflowServices, tmp_path_factory: pytest.TempPathFactory) -> AirflowServices:
+    """The session's services with this module's flows and DAGs deployed and registered."""
+    dags = airflow_services.config.dags_folder
+    flows = dags / "flows"
+    flows.mkdir(parents=True, exist_ok=True)
+    for name in ("sleepy_flow.py", "switch_into_foreach_join_flow.py", "linear_flow.py"):
+        shutil.copy(FLOWS / name, flows / name)
+    for source in GENERATED.values():
+        flow_file = flows / Path(source).name
+        shutil.copy(source if isinstance(source, Path) else FLOWS / source, flow_file)
+        create_dag(flow_file, dags / f"{Path(source).stem}_dag.py")
+    (dags / "sleepy_on_services_dag.py").write_text(SLEEPY_DAG)
+    reports = tmp_path_factory.mktemp("module-reports")
+    (dags / "no_metaflow_in_task_dag.py").write_text(MODULES_DAG.format(reports=str(reports)))
+    airflow_services.register_dags(*GENERATED, "sleepy_on_services", "no_metaflow_in_task")
+    airflow_services.reports = reports  # type: ignore[attr-defined]
+    return airflow_services
+
+
+@pytest.fixture
+def rest(services: AirflowServices) -> AirflowRestClient:
+    return services.rest
+
+
+def _metaflow_run(flow_name: str, airflow_run_id: str, dag_id: str | None = None) -> Any:
+    from metaflow import Run
+
+    from airflow_provider_metaflow.runtime.ids import metaflow_run_id
+
+    return Run(f"{flow_name}/{metaflow_run_id(dag_id or flow_name, airflow_run_id)}", _namespace_check=False)
+
+
+def _finish(rest: AirflowRestClient, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+    run_id = rest.trigger_dag_run(dag_id, conf=conf)
+    state = rest.wait_for_dag_run(dag_id, run_id, timeout=600).state
+    assert state == "success", f"{dag_id} run {run_id} ended {state}"
+    return run_id
+
+
+def test_example_flow_triggered_over_rest_with_conf_matches_the_local_run(
+    rest: AirflowRestClient, tmp_path: Path
+) -> None:
+    conf = {"genre": "drama", "min_votes": 1500, "include_classics": False}
+
+    run_id = _finish(rest, "MovieStatsFlow", conf)
+
+    run = _metaflow_run("MovieStatsFlow", run_id)
+    local_copy = tmp_path / EXAMPLE_FLOW.name
+    shutil.copy(EXAMPLE_FLOW, local_copy)
+    assert run.successful
+    assert task_artifacts(run) == task_artifacts(run_flow_locally(local_copy, conf))
+
+
+def test_mapped_foreach_tasks_really_run_in_parallel(rest: AirflowRestClient) -> None:
+    run_id = _finish(rest, "ParallelForeachFlow", {"width": 4, "nap": 4.0})
+
+    work = [ti for ti in rest.task_instances("ParallelForeachFlow", run_id, task_id="work")]
+    assert len(work) == 4 and {ti.state for ti in work} == {"success"}
+    latest_start = max(ti.start_date for ti in work if ti.start_date)
+    earliest_end = min(ti.end_date for ti in work if ti.end_date)
+    assert latest_start < earliest_end, "no moment when all four splits were running"
+    assert _metaflow_run("ParallelForeachFlow", run_id)["join"].task["squares"].data == [0, 1, 4, 9]
+
+
+def test_two_concurrent_dag_runs_make_two_distinct_correct_metaflow_runs(rest: AirflowRestClient) -> None:
+    first = rest.trigger_dag_run("LinearFlow", conf={"alpha": 1.0, "label": "first"})
+    second = rest.trigger_dag_run("LinearFlow", conf={"alpha": 3.0, "label": "second"})
+    for run_id in (first, second):
+        assert rest.wait_for_dag_run("LinearFlow", run_id, timeout=600).state == "success"
+
+    runs = [_metaflow_run("LinearFlow", run_id) for run_id in (first, second)]
+    assert runs[0].id != runs[1].id
+    summaries = [run["end"].task["summary"].data for run in runs]
+    assert summaries == [
+        {"total": 3.0, "label": "first", "loud": False},
+        {"total": 9.0, "label": "second", "loud": False},
+    ]
+
+
+def test_clearing_a_finished_task_reruns_it_in_the_same_metaflow_run_as_the_next_attempt(
+    rest: AirflowRestClient,
+) -> None:
+    run_id = _finish(rest, "LinearFlow", {"alpha": 2.0})
+    before = _metaflow_run("LinearFlow", run_id)
+
+    rest.clear_task_instances("LinearFlow", run_id, ["middle"], include_downstream=True)
+    state = rest.wait_for_dag_run("LinearFlow", run_id, timeout=600).state
+
+    assert state == "success"
+    after = _metaflow_run("LinearFlow", run_id)
+    assert after.id == before.id
+    assert after["middle"].task.current_attempt == 1 and after["end"].task.current_attempt == 1
+    assert after["start"].task.current_attempt == 0
+    assert rest.task_instance("LinearFlow", run_id, "middle").try_number == 2
+
+
+def _sleeping_step(rest: AirflowRestClient, tmp_path: Path) -> tuple[str, int, int]:
+    """Start the sleepy DAG and wait until its step and the step's child are running."""
+    pid_file = tmp_path / "pids"
+    run_id = rest.trigger_dag_run("sleepy_on_services", conf={"pid_file": str(pid_file)})
+    deadline = time.monotonic() + 300
+    while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    step_pid, child_pid = (int(pid) for pid in pid_file.read_text().split())
+    assert is_alive(step_pid) and is_alive(child_pid)
+    return run_id, step_pid, child_pid
+
+
+def _parent(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as handle:
+        return int(handle.read().rsplit(")", 1)[1].split()[1])
+
+
+def _assert_failure_recorded(run_id: str) -> None:
+    """Metaflow knows the killed attempt ended, and that it failed."""
+    task = _metaflow_run("SleepyFlow", run_id, "sleepy_on_services")["sleep"].task
+    deadline = time.monotonic() + 30
+    while task.finished_at is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+        task = _metaflow_run("SleepyFlow", run_id, "sleepy_on_services")["sleep"].task
+    assert task.finished_at is not None and not task.successful
+    assert "terminated by Airflow" in str(task.exception)
+    assert "The Airflow task was stopped" in task.stderr
+
+
+def test_marking_a_running_step_failed_leaves_no_process_behind(
+    rest: AirflowRestClient, tmp_path: Path
+) -> None:
+    run_id, step_pid, child_pid = _sleeping_step(rest, tmp_path)
+
+    rest.mark_failed("sleepy_on_services", run_id, "sleep")
+
+    assert wait_dead(step_pid, 30), "the Metaflow step outlived its task"
+    assert wait_dead(child_pid, 30), "a process the step started outlived its task"
+    assert rest.wait_for_dag_run("sleepy_on_services", run_id, timeout=120).state == "failed"
+    _assert_failure_recorded(run_id)
+
+
+def test_sigkill_of_the_task_process_leaves_no_process_behind(
+    rest: AirflowRestClient, tmp_path: Path
+) -> None:
+    run_id, step_pid, child_pid = _sleeping_step(rest, tmp_path)
+    guard = _parent(step_pid)
+    task_process = _parent(guard)
+
+    os.kill(task_process, signal.SIGKILL)
+
+    try:
+        assert wait_dead(guard, 30) and wait_dead(step_pid, 30), "the step outlived its task process"
+        assert wait_dead(child_pid, 30), "a process the step started outlived its task process"
+    finally:
+        for pid in (step_pid, child_pid):
+            if is_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert rest.wait_for_dag_run("sleepy_on_services", run_id, timeout=300).state == "failed"
+    _assert_failure_recorded(run_id)
+
+
+def test_a_failed_steps_traceback_is_in_the_task_log_over_rest(rest: AirflowRestClient) -> None:
+    run_id = rest.trigger_dag_run("FailingFlow")
+    assert rest.wait_for_dag_run("FailingFlow", run_id, timeout=600).state == "failed"
+
+    log = rest.task_log("FailingFlow", run_id, "explode", try_number=1)
+
+    assert "Traceback (most recent call last)" in log
+    assert "ValueError: the explode step gives up on purpose: code 5c1e" in log
+
+
+def test_no_metaflow_module_is_imported_in_the_airflow_task_process(services: AirflowServices) -> None:
+    reports: Path = services.reports  # type: ignore[attr-defined]
+
+    run_id = _finish(services.rest, "no_metaflow_in_task")
+
+    found = {path.stem: json.loads(path.read_text()) for path in reports.glob("*.json")}
+    # every task that ran: the foreach, three decisions, three branch tasks, the join and end
+    assert len(found) == 9, sorted(found)
+    assert all(loaded == [] for loaded in found.values()), found
+    run = _metaflow_run("SwitchIntoForeachJoinFlow", run_id, "no_metaflow_in_task")
+    assert run["join"].task["labels"].data == ["1 is odd", "2 is even", "3 is odd"]
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_pid_files(tmp_path: Path) -> Iterator[None]:
+    yield
+    for path in tmp_path.glob("pids"):
+        path.unlink()
