@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 BIN := $(VENV)/bin
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: install demo test test-matrix lint typecheck unit compat benchmark clean
+.PHONY: install system-deps demo test test-matrix lint typecheck unit compat benchmark clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,12 @@ define run_pytest
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$status
 endef
 
-test: lint typecheck
+# The many-workers tests run Celery with a real Redis broker: Debian's redis-server.
+system-deps:
+	@command -v redis-server >/dev/null 2>&1 || apt-get install -y -q redis-server >/dev/null \
+		|| (apt-get update -q >/dev/null && apt-get install -y -q redis-server >/dev/null)
+
+test: lint typecheck system-deps
 	$(call run_pytest,$(BIN)/python,-q)
 
 # The whole generated flow-shape matrix (tests/matrix): every nesting of branch, foreach, switch and

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from airflow_provider_metaflow.hooks.metaflow import MetaflowHook
     from airflow_provider_metaflow.operators.exit_hook import MetaflowExitHookOperator
     from airflow_provider_metaflow.operators.foreach import MetaflowForeachOperator
+    from airflow_provider_metaflow.operators.kubernetes import MetaflowKubernetesOperator
     from airflow_provider_metaflow.operators.loop import MetaflowLoopOperator
     from airflow_provider_metaflow.operators.splits import MetaflowSplitsOperator
     from airflow_provider_metaflow.operators.step import MetaflowStepOperator
@@ -26,6 +27,7 @@ _LAZY_NAMES = {
     "MetaflowFlow": "airflow_provider_metaflow.flow",
     "MetaflowStepOperator": "airflow_provider_metaflow.operators.step",
     "MetaflowForeachOperator": "airflow_provider_metaflow.operators.foreach",
+    "MetaflowKubernetesOperator": "airflow_provider_metaflow.operators.kubernetes",
     "MetaflowLoopOperator": "airflow_provider_metaflow.operators.loop",
     "MetaflowExitHookOperator": "airflow_provider_metaflow.operators.exit_hook",
     "MetaflowSplitsOperator": "airflow_provider_metaflow.operators.splits",
@@ -36,6 +38,7 @@ _LAZY_NAMES = {
 
 __all__ = [
     "MetaflowExitHookOperator",
+    "MetaflowKubernetesOperator",
     "MetaflowSplitsOperator",
     "MetaflowFlow",
     "MetaflowFlowSensor",

@@ -35,6 +35,10 @@ class MetaflowFlow:
     production_token: the deployment's production token (METAFLOW_PRODUCTION_TOKEN).
     top_level_options: extra options for every Metaflow command, such as @project's
         `--branch NAME` or `--production`.
+    metaflow_conn_id: a `metaflow` connection whose configuration (datastore, metadata
+        service, credentials) every step uses; the worker's own Metaflow config when None.
+    code_package: where `airflow create` stored the flow's code package and its hash
+        ({"url", "sha", "metadata"}), for steps that run as pods.
     dag_format: the generated-DAG format the file was written in; checked at parse time.
 
     A plain slotted class rather than a dataclass: every DAG file that uses the provider
@@ -53,6 +57,8 @@ class MetaflowFlow:
         "user",
         "production_token",
         "top_level_options",
+        "metaflow_conn_id",
+        "code_package",
         "dag_format",
     )
 
@@ -69,6 +75,8 @@ class MetaflowFlow:
         user: str | None = None,
         production_token: str | None = None,
         top_level_options: Sequence[str] = (),
+        metaflow_conn_id: str | None = None,
+        code_package: Mapping[str, str] | None = None,
         dag_format: int = DAG_FORMAT,
     ) -> None:
         self.name = name
@@ -82,6 +90,8 @@ class MetaflowFlow:
         self.user = user
         self.production_token = production_token
         self.top_level_options = tuple(top_level_options)
+        self.metaflow_conn_id = metaflow_conn_id
+        self.code_package = dict(code_package) if code_package else None
         self.dag_format = dag_format
         if dag_format not in SUPPORTED_DAG_FORMATS:
             raise IncompatibleDagFormat(

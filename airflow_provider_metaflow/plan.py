@@ -99,6 +99,8 @@ class FlowPlan:
     exit_hooks_on_success: tuple[str, ...] = ()
     exit_hooks_on_error: tuple[str, ...] = ()
     code_package: CodePackage | None = None  # only when some step runs as a pod
+    metaflow_conn_id: str | None = None  # a `metaflow` connection every step's config comes from
+    deferrable_pods: bool = False  # pod steps wait in the triggerer, freeing worker slots
     schema_version: int = field(default=PLAN_SCHEMA_VERSION)
 
     def step(self, name: str) -> StepPlan:

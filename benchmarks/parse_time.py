@@ -10,21 +10,10 @@ interpreter imports Airflow once (its cold import time is reported separately) a
 the way Airflow's DAG processor forks a child per file parse. ``--spawn`` starts a new interpreter for every
 load instead: stricter, and about 4 s per load on a small machine.
 
-Conditions follow Airflow's DAG processor unless told otherwise:
-
-- The worker imports the processor's own modules and freezes its heap (``gc.freeze()``) before forking,
-  as the processor does, so a child's garbage collections skip the objects it inherited.
-- Before forking, the worker imports the ``airflow.*`` modules that the DAG files import, as the processor
-  does with ``[dag_processor] parsing_pre_import_modules`` (on by default). The hand-written DAG's
-  ``EmptyOperator`` is then already loaded; this provider's modules are not (their names do not start with
-  ``airflow.``), so the generated DAG pays for them on every parse. ``--no-pre-import`` turns this off.
-- Modules and DAG files load from bytecode, as after a wheel install and with a writable DAG folder: the
-  workers write their caches under the temporary directory (``PYTHONPYCACHEPREFIX``) during the warm-up.
-  ``--no-bytecode`` writes none, so the DAG files, and any module without a cache of its own (an editable
-  checkout run with ``PYTHONDONTWRITEBYTECODE``), compile on every load.
-
-Each child also serializes the loaded DAG as the processor does next (``DagSerialization.to_dict``); the
-``+serialize`` column covers both steps.
+Conditions follow Airflow's DAG processor (benchmarks/README.md says why): before forking, the worker
+imports the processor's modules and the DAG files' ``airflow.*`` imports (``--no-pre-import`` skips the
+latter) and freezes its heap; modules and DAG files load from bytecode (``--bytecode``). Each child also
+serializes the loaded DAG, the processor's next step, for the ``+serialize`` column.
 
 Run with ``python benchmarks/parse_time.py [--steps 10 100] [--repeats 7] [--shapes linear foreach]``.
 """
@@ -37,6 +26,7 @@ import importlib
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -225,15 +215,24 @@ def run_worker(paths: list[Path], env: dict[str, str], pre_import: bool) -> dict
     sys.exit(f"worker failed ({result.returncode}):\n{result.stdout}{result.stderr}")
 
 
-def bytecode_environment(env: dict[str, str], root: Path, bytecode: bool) -> dict[str, str]:
-    """env with bytecode caches written under root (bytecode) or never written (not bytecode)."""
+BYTECODE_MODES = ("all", "modules", "none")
+
+
+def bytecode_environment(env: dict[str, str], root: Path, mode: str) -> dict[str, str]:
+    """env for the workers: bytecode caches written under root, or never written (mode "none")."""
     env = dict(env)
-    if bytecode:
+    if mode == "none":
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    else:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(root / "pycache")
-    else:
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
+
+
+def drop_dag_bytecode(env: dict[str, str], dags: Path) -> dict[str, str]:
+    """Remove the DAG files' caches written by the warm-up; the returned env writes no new ones."""
+    shutil.rmtree(Path(env["PYTHONPYCACHEPREFIX"], *dags.absolute().parts[1:]), ignore_errors=True)
+    return {**env, "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def yes_no(value: bool) -> str:
@@ -259,10 +258,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="do not import the DAG files' airflow.* modules before forking (Airflow does by default)",
     )
     parser.add_argument(
-        "--no-bytecode",
-        dest="bytecode",
-        action="store_false",
-        help="write no bytecode caches: DAG files and uncached modules compile on every load",
+        "--bytecode",
+        choices=BYTECODE_MODES,
+        default="all",
+        help="what loads from bytecode: all (default), modules (DAG files compile on every load), "
+        "none (no cache is written: DAG files and uncached modules compile on every load)",
     )
     parser.add_argument("--worker", nargs="+", metavar="DAG_FILE", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -358,12 +358,14 @@ def main(argv: list[str] | None = None) -> None:
             files[case, "handwritten"].write_text(handwritten_source(case))
         all_files = list(files.values())
 
-        # Warm-up: writes airflow.cfg and the bytecode caches (unless --no-bytecode); also checks every
+        # Warm-up: writes airflow.cfg and the bytecode caches (unless told not to); also checks every
         # file loads.
         check = run_worker(all_files, env, args.pre_import)["loads"]
         for path, result in check.items():
             if result.get("error") or result["import_errors"] or len(result["shape"]) != 1:
                 sys.exit(f"{path} did not load as one DAG: {json.dumps(result, indent=2)}")
+        if args.bytecode == "modules":
+            env = drop_dag_bytecode(env, dags)
 
         samples: dict[str, dict[str, list[float]]] = {
             str(path): {metric: [] for metric in METRICS} for path in all_files
@@ -397,7 +399,7 @@ def main(argv: list[str] | None = None) -> None:
     print("warm = a second load of the same file in the same process (modules already imported).")
     print(
         f"Airflow's airflow.* imports pre-imported before forking: {yes_no(args.pre_import)}; "
-        f"bytecode caches: {yes_no(args.bytecode)}."
+        f"bytecode: {args.bytecode}."
     )
     print(
         "Cold `from airflow.dag_processing.dagbag import DagBag` (not included above): "

@@ -19,6 +19,8 @@ import pytest
 from airflow_provider_metaflow.testing import TestEnvironment, configure
 
 if TYPE_CHECKING:
+    from pod_cluster import PodCluster
+
     from airflow_provider_metaflow.testing.services import ServicesConfig
 
 FLOWS = Path(__file__).parent / "flows"
@@ -33,9 +35,23 @@ def test_env() -> Iterator[TestEnvironment]:
 
 
 @pytest.fixture(scope="session")
-def airflow_services_config(test_env: TestEnvironment) -> ServicesConfig:
+def pod_cluster(test_env: TestEnvironment) -> Iterator[PodCluster]:
+    """A loopback Kubernetes API (pods are local processes) and an S3 datastore (moto)."""
+    from pod_cluster import start_pod_cluster
+
+    cluster = start_pod_cluster(test_env.root)
+    try:
+        yield cluster
+    finally:
+        cluster.kube.stop()
+        cluster.s3.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow_services_config(test_env: TestEnvironment, pod_cluster: PodCluster) -> ServicesConfig:
     """The real-services tier (airflow_provider_metaflow.testing.plugin) shares the session's
-    Metaflow datastore with the tests' client, and has its own Airflow home and dags folder."""
+    Metaflow datastore with the tests' client, has its own Airflow home and dags folder, and the
+    connections to the pod cluster."""
     from airflow_provider_metaflow.testing.services import ServicesConfig
 
     metaflow_env = {
@@ -49,7 +65,7 @@ def airflow_services_config(test_env: TestEnvironment) -> ServicesConfig:
     return ServicesConfig(
         airflow_home=test_env.root / "services-home",
         dags_folder=test_env.root / "services-dags",
-        extra_env={**metaflow_env, "METAFLOW_USER": "tester"},
+        extra_env={**metaflow_env, **pod_cluster.connections, "METAFLOW_USER": "tester"},
     )
 
 

@@ -1,7 +1,8 @@
 """The first thing a step's pod runs: fetch the flow's code package, then run the step.
 
 Sent as the source of `python -c` (the pod has Python and Metaflow, not this provider), with one
-JSON argument: {"flow": NAME, "package": {"sha": ..., "metadata": ...}, "argv": [...]}. It
+JSON argument: {"flow": NAME, "package": {"sha": ..., "metadata": ...}, "argv": [...],
+"files": {name: content}}. It
 downloads the package that `airflow create` stored in the flow's datastore (Metaflow's
 content-addressed store, keyed by the blob's SHA-1), checks that hash, unpacks it with Metaflow's
 own extract commands and environment, and runs the step command from the unpacked folder. The
@@ -80,6 +81,10 @@ def main() -> None:
     spec = json.loads(sys.argv[1])
     blob = download(spec["flow"], spec["package"]["sha"])
     env = unpack(blob, spec["package"]["metadata"])
+    os.makedirs(".metaflow", exist_ok=True)  # local metadata stays in this folder, synced at the end
+    for name, content in spec.get("files", {}).items():
+        with open(name, "w", encoding="utf-8") as handle:
+            handle.write(content)
     sys.exit(run(spec["argv"], env))
 
 

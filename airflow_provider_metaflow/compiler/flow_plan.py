@@ -30,6 +30,8 @@ class DeployOptions:
     is_paused_upon_creation: bool | None = None
     user: str | None = None  # who deployed: steps run as this Metaflow user
     top_level_options: tuple[str, ...] = ()  # @project's --branch / --production
+    metaflow_conn_id: str | None = None
+    deferrable_pods: bool = False
 
 
 def build_plan(flow: Any, graph: Any, flow_file: str, options: DeployOptions) -> FlowPlan:
@@ -63,6 +65,8 @@ def build_plan(flow: Any, graph: Any, flow_file: str, options: DeployOptions) ->
         top_level_options=options.top_level_options,
         exit_hooks_on_success=_exit_hooks(flow, "on_success"),
         exit_hooks_on_error=_exit_hooks(flow, "on_error"),
+        metaflow_conn_id=options.metaflow_conn_id,
+        deferrable_pods=options.deferrable_pods,
     )
 
 

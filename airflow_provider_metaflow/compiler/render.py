@@ -6,10 +6,13 @@ Python literals, never code. The file imports only airflow.sdk and this provider
 
 from __future__ import annotations
 
+import dataclasses
 import keyword
 import os
+from typing import Any
 
 from airflow_provider_metaflow.plan import FlowPlan, ParameterPlan, StepPlan
+from airflow_provider_metaflow.pod_plan import PodPlan
 from airflow_provider_metaflow.version import DAG_FORMAT, __version__
 
 _RESERVED_NAMES = frozenset(
@@ -22,6 +25,7 @@ _RESERVED_NAMES = frozenset(
         "MetaflowExitHookOperator",
         "MetaflowSplitsOperator",
         "MetaflowLoopOperator",
+        "MetaflowKubernetesOperator",
         "cron_timetable",
         "exit_hook",
         "annotations",
@@ -82,6 +86,7 @@ def _header(plan: FlowPlan, flow_path: str) -> str:
     operators = [
         "MetaflowFlow",
         *(["MetaflowForeachOperator"] if uses_foreach else []),
+        *(["MetaflowKubernetesOperator"] if any(step.pod for step in plan.steps) else []),
         *(["MetaflowLoopOperator"] if any(step.recursive for step in plan.steps) else []),
         "MetaflowStepOperator",
         *(["MetaflowExitHookOperator"] if _has_exit_hooks(plan) else []),
@@ -130,6 +135,10 @@ def _flow(plan: FlowPlan, flow_path: str) -> str:
         lines.append(f"    production_token={plan.production_token!r},")
     if plan.top_level_options:
         lines.append(f"    top_level_options={list(plan.top_level_options)!r},")
+    if plan.metaflow_conn_id is not None:
+        lines.append(f"    metaflow_conn_id={plan.metaflow_conn_id!r},")
+    if plan.code_package is not None:
+        lines.append(f"    code_package={dataclasses.asdict(plan.code_package)!r},")
     lines += [f"    dag_format={DAG_FORMAT},", ")", ""]
     return "\n".join(lines)
 
@@ -168,12 +177,18 @@ def _param(parameter: ParameterPlan) -> str:
     return f"Param({', '.join(args)})"
 
 
-def _task(plan: FlowPlan, step: StepPlan, names: dict[str, str]) -> str:
-    operator = "MetaflowStepOperator"
+def _operator(step: StepPlan) -> str:
+    if step.pod is not None:
+        return "MetaflowKubernetesOperator"
     if step.kind == "foreach":
-        operator = "MetaflowForeachOperator"
-    elif step.recursive:
-        operator = "MetaflowLoopOperator"
+        return "MetaflowForeachOperator"
+    if step.recursive:
+        return "MetaflowLoopOperator"
+    return "MetaflowStepOperator"
+
+
+def _task(plan: FlowPlan, step: StepPlan, names: dict[str, str]) -> str:
+    operator = _operator(step)
     args = [f"task_id={step.name!r}", "flow=flow", f"step={step.name!r}"]
     if step.parents:
         args.append(f"inputs={list(step.parents)!r}")
@@ -189,12 +204,19 @@ def _task(plan: FlowPlan, step: StepPlan, names: dict[str, str]) -> str:
         args.append(f"retry_delay=datetime.timedelta(seconds={step.retry_delay_seconds})")
     if step.error_retries:
         args.append(f"error_retries={step.error_retries}")
-    if step.timeout_seconds is not None:
-        args.append(f"execution_timeout=datetime.timedelta(seconds={step.timeout_seconds})")
-    if step.environment:
-        args.append(f"environment={step.environment!r}")
-    if step.resources:
-        args.append(f"compute_resources={step.resources!r}")
+    if step.decospecs:
+        args.append(f"decospecs={list(step.decospecs)!r}")
+    if step.pod is not None:  # the pod holds @timeout, @environment and @resources
+        args.append(f"pod={_pod_fields(step.pod)!r}")
+        if plan.deferrable_pods:
+            args.append("deferrable=True")
+    else:
+        if step.timeout_seconds is not None:
+            args.append(f"execution_timeout=datetime.timedelta(seconds={step.timeout_seconds})")
+        if step.environment:
+            args.append(f"environment={step.environment!r}")
+        if step.resources:
+            args.append(f"compute_resources={step.resources!r}")
     joined = "".join(f"        {arg},\n" for arg in args)
     variable = names[step.name]
     if step.foreach is None:
@@ -202,6 +224,19 @@ def _task(plan: FlowPlan, step: StepPlan, names: dict[str, str]) -> str:
     return (
         f"    {variable} = {operator}.partial(\n{joined}    ).expand({_mapping(plan, step.foreach, names)})"
     )
+
+
+_POD_REQUIRED = ("image", "namespace", "cpu", "memory_mb", "disk_mb", "schema_version")
+
+
+def _pod_fields(pod: PodPlan) -> dict[str, Any]:
+    """The pod's fields that differ from PodPlan's defaults, and the ones without a default."""
+    defaults = PodPlan(image="", namespace="", cpu=0, memory_mb=0, disk_mb=0).to_dict()
+    return {
+        name: value
+        for name, value in pod.to_dict().items()
+        if name in _POD_REQUIRED or value != defaults[name]
+    }
 
 
 def _mapping(plan: FlowPlan, foreach: str, names: dict[str, str]) -> str:
@@ -228,8 +263,11 @@ def _splits_task(plan: FlowPlan, step: StepPlan, names: dict[str, str]) -> list[
     if step.kind != "foreach" or step.foreach is None:
         return []
     variable = _splits_variable(step.name, names)
+    # After a switch, some instances of the foreach may be skipped: flatten the ones that ran.
+    rule = ", trigger_rule='none_failed'" if step.conditional else ""
+    task_id = step.name + "__splits"
     return [
-        f"    {variable} = MetaflowSplitsOperator(task_id={step.name + '__splits'!r}, foreach={step.name!r})",
+        f"    {variable} = MetaflowSplitsOperator(task_id={task_id!r}, foreach={step.name!r}{rule})",
         f"    {names[step.name]} >> {variable}",
     ]
 

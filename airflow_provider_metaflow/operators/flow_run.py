@@ -21,11 +21,12 @@ class FlowRun:
         return os.path.dirname(self.flow_file)
 
 
-def locate_flow_run(operator: Any, flow: MetaflowFlow, context: Any) -> FlowRun:
-    """The flow file (relative to the DAG file) and the Metaflow run id of this DAG run."""
+def locate_flow_run(operator: Any, flow: MetaflowFlow, context: Any, need_flow_file: bool = True) -> FlowRun:
+    """The flow file (relative to the DAG file) and the Metaflow run id of this DAG run. A step
+    that runs from the code package (a pod) does not need the flow file on the worker."""
     dag = operator.get_dag()
     flow_file = flow.resolve_file(dag.fileloc if dag is not None else None)
-    if not os.path.isfile(flow_file):
+    if need_flow_file and not os.path.isfile(flow_file):
         raise AirflowFailException(
             f"Task {operator.task_id!r}: flow file {flow_file} does not exist. MetaflowFlow(file=...) is "
             "relative to the DAG file's folder; deploy the flow next to the DAG."

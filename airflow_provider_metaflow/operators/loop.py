@@ -80,7 +80,6 @@ def resume_point(step: str, history: list[dict[str, Any]]) -> tuple[int, dict[in
 def _earlier_iterations(task_run: StepTaskRun) -> list[dict[str, Any]]:
     if task_run.ti.try_number <= 1:
         return []  # the first try of this task: no iteration can have started
-    from airflow_provider_metaflow.operators.task_run import metaflow_environment
     from airflow_provider_metaflow.runtime import probe
 
     answer = probe.ask(
@@ -90,7 +89,7 @@ def _earlier_iterations(task_run: StepTaskRun) -> list[dict[str, Any]]:
             "iterations_of": [task_run.operator.step, list(task_run.index_path)],
         },
         python=task_run.flow.interpreter(),
-        env=metaflow_environment(task_run.flow, task_run.operator.environment, task_run.operator.env),
+        env=task_run.worker_environment(),
         cwd=task_run.flow_dir,
     )
     iterations: list[dict[str, Any]] = answer["iterations"]

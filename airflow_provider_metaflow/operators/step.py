@@ -43,6 +43,9 @@ class MetaflowStepOperator(BaseOperator):
         backends that size what they launch; a local process runs with what the worker has.
     :param error_retries: tries kept at the end of each retry cycle for Metaflow's fallback
         attempt (1 with ``@catch``); they run no user code.
+    :param decospecs: decorators attached at ``create`` with ``--with`` (Metaflow decospecs), which
+        the step process gets too.
+    :param metaflow_conn_id: a ``metaflow`` connection for this step; the flow's when None.
     """
 
     template_fields: Sequence[str] = ("env",)
@@ -62,6 +65,8 @@ class MetaflowStepOperator(BaseOperator):
     environment: dict[str, str]
     compute_resources: dict[str, Any]
     error_retries: int
+    decospecs: tuple[str, ...]
+    metaflow_conn_id: str | None
 
     def __init__(
         self,
@@ -78,6 +83,8 @@ class MetaflowStepOperator(BaseOperator):
         environment: Mapping[str, str] | None = None,
         compute_resources: Mapping[str, Any] | None = None,
         error_retries: int = 0,
+        decospecs: Sequence[str] = (),
+        metaflow_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -97,6 +104,8 @@ class MetaflowStepOperator(BaseOperator):
             environment=dict(environment or {}),
             compute_resources=dict(compute_resources or {}),
             error_retries=error_retries,
+            decospecs=tuple(decospecs),
+            metaflow_conn_id=metaflow_conn_id,
         )
 
     def execute(self, context: Any) -> Any:

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_metaflow.backends.local import LocalProcess, ProcessKilled
+from airflow_provider_metaflow.backends.base import StepLaunch
+from airflow_provider_metaflow.backends.local import LocalStepBackend, ProcessKilled, StepFailed
 from airflow_provider_metaflow.operators.flow_run import locate_flow_run
 from airflow_provider_metaflow.operators.upstream import XCOM_NEXT_STEPS_KEY, XCOM_PATHSPEC_KEY, Upstream
 from airflow_provider_metaflow.runtime.attempts import AttemptPlan, AttemptsExhausted, plan_attempt
@@ -44,45 +42,34 @@ from metaflow_extensions.airflow_provider_metaflow.plugins import contract
 
 if TYPE_CHECKING:
     from airflow_provider_metaflow.flow import MetaflowFlow
+    from airflow_provider_metaflow.operators.kubernetes import MetaflowKubernetesOperator
     from airflow_provider_metaflow.operators.step import MetaflowStepOperator
 
 DEFAULT_METAFLOW_USER = "airflow"
 
 
-@dataclass(frozen=True)
-class _TaskFiles:
-    """The files one Metaflow task process shares with this Airflow task."""
-
-    scratch: str
-
-    def path(self, name: str) -> str:
-        return os.path.join(self.scratch, name)
-
-    def result(self) -> contract.TaskResult | None:
-        try:
-            with open(self.path("result.json"), encoding="utf-8") as handle:
-                return contract.TaskResult.from_json(handle.read())
-        except FileNotFoundError:
-            return None
-
-
 class StepTaskRun:
     """Everything one Airflow try needs to run its Metaflow task(s), resolved once."""
 
-    def __init__(self, operator: MetaflowStepOperator, context: Any) -> None:
+    def __init__(
+        self,
+        operator: MetaflowStepOperator | MetaflowKubernetesOperator,
+        context: Any,
+        need_flow_file: bool = True,
+    ) -> None:
         self.operator = operator
         self.context = context
         self.log = operator.log
         self.flow = operator.flow
         self.ti = context["ti"]
-        located = locate_flow_run(operator, self.flow, context)
+        located = locate_flow_run(operator, self.flow, context, need_flow_file)
         self.flow_file, self.flow_dir, self.run_id = located.flow_file, located.flow_dir, located.run_id
         # Find Airflow runs with the client: Flow(...).runs("airflow_dag_id:...")
         self.tags = (*self.flow.tags, f"airflow_dag_id:{self.ti.dag_id}", f"airflow_run_id:{self.ti.run_id}")
         self.index_path = task_index_path(operator.split_index, operator.index_path)
         self.inputs = StepInputs(operator.inputs, operator.foreach, operator.join_of)
         self.upstream = Upstream(self.ti)
-        self._process: LocalProcess | None = None
+        self._backend: LocalStepBackend | None = None
         self._killed = False
 
     # --- what this task is --------------------------------------------------------------
@@ -147,69 +134,50 @@ class StepTaskRun:
             )
         return [run_relative(path) for path in ran]
 
-    # --- running one Metaflow task ------------------------------------------------------
+    # --- one Metaflow task ----------------------------------------------------------------
 
-    def run_task(
-        self, task_id: str, attempt: AttemptPlan, paths: Sequence[str], split_index: int | None
-    ) -> contract.TaskResult:
-        """Run one Metaflow task in its own process and return what it reported."""
-        pathspec = self.pathspec(task_id)
-        with tempfile.TemporaryDirectory(prefix="metaflow-task-") as scratch:
-            files = _TaskFiles(scratch)
-            env = self._child_environment(pathspec, attempt, files)
-            argv = step_command(
-                self._flow_command(files), self._invocation(task_id, attempt, paths, split_index, files)
-            )
-            self.log.info("Metaflow task %s, attempt %d", pathspec, attempt.attempt)
-            self.log.info("Running %s", " ".join(argv))  # Parameter values go to a file, not argv
-            self._process = LocalProcess(argv, env, self.flow_dir, files.path("stdout"), files.path("stderr"))
-            if self._killed:
-                self._process.kill()
-            started = time.monotonic()
-            try:
-                returncode = self._process.run(
-                    lambda _stream, line: self.log.info("%s", line.decode(errors="replace"))
-                )
-            except ProcessKilled as stopped:
-                raise AirflowException(f"Metaflow task {pathspec} was stopped: {stopped}") from None
-            elapsed = time.monotonic() - started
-            self.log.info(
-                "Metaflow task %s ended with exit code %d after %.2f s", pathspec, returncode, elapsed
-            )
-            result = files.result()
-        if returncode != 0 or result is None or not result.task_ok:
-            raise AirflowException(
-                f"Metaflow task {pathspec} (attempt {attempt.attempt}) failed with exit code "
-                f"{returncode}; its output is above and in Task('{pathspec}').stderr."
-            )
-        return result
-
-    def publish(self, result: contract.TaskResult) -> None:
-        """Tell downstream tasks (and the UI link) which task ran and what it chose."""
-        self.ti.xcom_push(key=XCOM_PATHSPEC_KEY, value=result.pathspec)
-        self.ti.xcom_push(key=XCOM_NEXT_STEPS_KEY, value=result.next_steps)
-
-    def kill(self) -> None:
-        """Called from Airflow's SIGTERM handler: never blocks."""
-        self._killed = True
-        if self._process is not None:
-            self._process.kill()
-
-    def _invocation(
+    def launch(
         self,
         task_id: str,
         attempt: AttemptPlan,
         paths: Sequence[str],
         split_index: int | None,
-        files: _TaskFiles,
-    ) -> StepInvocation:
+        *,
+        python: str,
+        flow_file: str,
+        files_dir: str,
+    ) -> StepLaunch:
+        """Metaflow's command line for one task, the variables it needs, and its small files
+        (Parameters for `init`, Config values, a long input-path list), placed in files_dir."""
+        files: dict[str, str] = {}
         compressed = compress_input_paths(paths)
         paths_file = None
         if len(compressed) > MAX_INLINE_INPUT_PATHS:
-            paths_file = files.path("input-paths")
-            with open(paths_file, "w", encoding="utf-8") as handle:
-                handle.write(compressed)
-        return StepInvocation(
+            files["input-paths"] = compressed
+            paths_file = os.path.join(files_dir, "input-paths")
+        config_file = None
+        if self.flow.configs:
+            files["configs.json"] = config_file_content(self.flow.configs)
+            config_file = os.path.join(files_dir, "configs.json")
+        pathspec = self.pathspec(task_id)
+        ti = self.ti
+        env = {
+            contract.ENV_PATHSPEC: pathspec,
+            contract.ENV_ATTEMPT: str(attempt.attempt),
+            contract.ENV_AIRFLOW_TASK: f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}/{ti.try_number}",
+        }
+        if not self.operator.inputs:  # the start step stores the run's Parameters first
+            files["init.json"] = json.dumps(self._init_arguments())
+            env[contract.ENV_INIT_ARGS_FILE] = os.path.join(files_dir, "init.json")
+        flow_command = FlowCommand(
+            python,
+            flow_file,
+            tuple(self.flow.configs),
+            config_file,
+            tuple(self.flow.top_level_options),
+            self.operator.decospecs,
+        )
+        invocation = StepInvocation(
             step=self.operator.step,
             run_id=self.run_id,
             task_id=task_id,
@@ -221,41 +189,57 @@ class StepTaskRun:
             tags=self.tags,
             namespace=self.flow.namespace,
         )
+        return StepLaunch(pathspec, attempt.attempt, step_command(flow_command, invocation), env, files)
 
-    def _flow_command(self, files: _TaskFiles) -> FlowCommand:
-        config_file = None
-        if self.flow.configs:
-            config_file = files.path("configs.json")
-            with open(config_file, "w", encoding="utf-8") as handle:
-                handle.write(config_file_content(self.flow.configs))
-        return FlowCommand(
-            self.flow.interpreter(),
-            self.flow_file,
-            tuple(self.flow.configs),
-            config_file,
-            tuple(self.flow.top_level_options),
-        )
+    def run_task(
+        self, task_id: str, attempt: AttemptPlan, paths: Sequence[str], split_index: int | None
+    ) -> contract.TaskResult:
+        """Run one Metaflow task as a local process and return what it reported."""
+        with LocalStepBackend(self.worker_environment(), self.flow_dir) as backend:
+            launch = self.launch(
+                task_id,
+                attempt,
+                paths,
+                split_index,
+                python=self.flow.interpreter(),
+                flow_file=self.flow_file,
+                files_dir=backend.files_dir,
+            )
+            self.log.info("Metaflow task %s, attempt %d", launch.pathspec, attempt.attempt)
+            self.log.info("Running %s", " ".join(launch.argv))  # Parameter values go to a file, not argv
+            self._backend = backend
+            if self._killed:
+                backend.kill()
+            try:
+                return backend.run(
+                    launch, lambda _stream, line: self.log.info("%s", line.decode(errors="replace"))
+                )
+            except ProcessKilled as stopped:
+                raise AirflowException(f"Metaflow task {launch.pathspec} was stopped: {stopped}") from None
+            except StepFailed as failed:
+                raise AirflowException(str(failed)) from None
+            finally:
+                self._backend = None
 
-    def _child_environment(self, pathspec: str, attempt: AttemptPlan, files: _TaskFiles) -> dict[str, str]:
-        env = metaflow_environment(self.flow, self.operator.environment, self.operator.env)
-        ti = self.ti
-        airflow_task = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}/{ti.try_number}"
-        env.update(
-            {
-                contract.ENV_RESULT_FILE: files.path("result.json"),
-                contract.ENV_STDOUT_FILE: files.path("stdout"),
-                contract.ENV_STDERR_FILE: files.path("stderr"),
-                contract.ENV_PATHSPEC: pathspec,
-                contract.ENV_ATTEMPT: str(attempt.attempt),
-                contract.ENV_AIRFLOW_TASK: airflow_task,
-            }
+    def _log_line(self, _stream: str, line: bytes) -> None:
+        self.log.info("%s", line.decode(errors="replace"))
+
+    def publish(self, result: contract.TaskResult) -> None:
+        """Tell downstream tasks (and the UI link) which task ran and what it chose."""
+        self.ti.xcom_push(key=XCOM_PATHSPEC_KEY, value=result.pathspec)
+        self.ti.xcom_push(key=XCOM_NEXT_STEPS_KEY, value=result.next_steps)
+
+    def kill(self) -> None:
+        """Called from Airflow's SIGTERM handler: never blocks."""
+        self._killed = True
+        if self._backend is not None:
+            self._backend.kill()
+
+    def worker_environment(self) -> dict[str, str]:
+        """The environment of a Metaflow process this task starts on the worker."""
+        return metaflow_environment(
+            self.flow, self.operator.metaflow_conn_id, self.operator.environment, self.operator.env
         )
-        if not self.operator.inputs:  # the start step stores the run's Parameters first
-            init_file = files.path("init.json")
-            with open(init_file, "w", encoding="utf-8") as handle:
-                json.dump(self._init_arguments(), handle)
-            env[contract.ENV_INIT_ARGS_FILE] = init_file
-        return env
 
     def _init_arguments(self) -> list[str]:
         values = self._parameter_values(self.context.get("params") or {})
@@ -273,12 +257,16 @@ class StepTaskRun:
         }
 
 
+def run_step_inputs(task_run: StepTaskRun) -> tuple[list[str], AttemptPlan, int | None]:
+    """An ordinary step's input paths (or a skip), attempt and split index."""
+    paths = task_run.input_paths()
+    return paths, task_run.plan_attempt(), split_index_for(task_run.inputs, task_run.index_path)
+
+
 def run_step(task_run: StepTaskRun) -> contract.TaskResult:
     """One Airflow try of an ordinary step: one Metaflow task."""
-    paths = task_run.input_paths()
-    attempt = task_run.plan_attempt()
-    task_id = metaflow_task_id(task_run.index_path)
-    result = task_run.run_task(task_id, attempt, paths, split_index_for(task_run.inputs, task_run.index_path))
+    paths, attempt, split_index = run_step_inputs(task_run)
+    result = task_run.run_task(metaflow_task_id(task_run.index_path), attempt, paths, split_index)
     task_run.publish(result)
     return result
 
@@ -290,14 +278,30 @@ def task_index_path(split_index: int | None, index_path: Sequence[int] | None) -
     return () if split_index is None else (int(split_index),)
 
 
-def metaflow_environment(flow: MetaflowFlow, *overrides: Mapping[str, str]) -> dict[str, str]:
-    """The environment of a Metaflow command run for `flow` on this worker."""
+def flow_identity(flow: MetaflowFlow) -> dict[str, str]:
+    """Who the flow's steps run as: the deployer, as on Metaflow's other schedulers."""
+    identity = {}
+    if flow.user:
+        identity["METAFLOW_USER"] = identity["METAFLOW_OWNER"] = flow.user
+    if flow.production_token:
+        identity["METAFLOW_PRODUCTION_TOKEN"] = flow.production_token
+    return identity
+
+
+def metaflow_environment(
+    flow: MetaflowFlow, metaflow_conn_id: str | None = None, *overrides: Mapping[str, str]
+) -> dict[str, str]:
+    """The environment of a Metaflow process run for `flow` on this worker: the worker's own,
+    the `metaflow` connection's configuration (the given one, else the flow's), the flow's
+    identity, then overrides."""
     env = dict(os.environ)
     env.setdefault("METAFLOW_USER", DEFAULT_METAFLOW_USER)  # steps fail with "Unknown user"
-    if flow.user:  # the deployer, as Metaflow's other schedulers run steps
-        env["METAFLOW_USER"] = env["METAFLOW_OWNER"] = flow.user
-    if flow.production_token:
-        env["METAFLOW_PRODUCTION_TOKEN"] = flow.production_token
+    metaflow_conn_id = metaflow_conn_id or flow.metaflow_conn_id
+    if metaflow_conn_id:
+        from airflow_provider_metaflow.hooks.metaflow import MetaflowHook
+
+        env.update(MetaflowHook(metaflow_conn_id).metaflow_environment())
+    env.update(flow_identity(flow))
     for override in overrides:
         env.update(override)
     env["PYTHONUNBUFFERED"] = "1"

@@ -8,8 +8,12 @@ in the child and is the only part that imports Metaflow.
 
 Requests (JSON on stdin), each answered with JSON on stdout:
 - {"flow": F, "run_id": R, "tasks": [[step, task_id], ...]} -> {"tasks": [record, ...]}
+  With "sync_metadata": true, local metadata a pod saved in the datastore for those tasks is
+  copied into this machine's metadata store first.
 - {"flow": F, "run_id": R, "iterations_of": [step, [index, ...]]} -> {"iterations": [record, ...]}
   (every iteration of a recursive step at that index path that has started, in order)
+- {"flow": F, "run_id": R, "settings": true} -> {"settings": {VARIABLE: value}}: where a pod
+  finds the datastore and metadata (no credentials)
 A record is {"attempt": int|null, "done": bool, "ok": bool, "next_steps": [...],
 "foreach_num_splits": int|null}.
 """
@@ -59,7 +63,12 @@ def main() -> int:
         return dataclasses.asdict(metaflow_adapter.finished_task(datastore, run_id, step, task_id))
 
     answer: dict[str, Any] = {}
+    if request.get("settings"):
+        answer["settings"] = metaflow_adapter.pod_settings()
     if "tasks" in request:
+        if request.get("sync_metadata"):
+            for step, task_id in request["tasks"]:
+                metaflow_adapter.sync_metadata_from_datastore(datastore, run_id, step, task_id)
         answer["tasks"] = [record(step, task_id) for step, task_id in request["tasks"]]
     if "iterations_of" in request:
         step, index_path = request["iterations_of"]

@@ -35,17 +35,33 @@ class DagRunResult:
 
 
 def create_dag(
-    flow_file: str | Path, dag_file: str | Path, *options: str, name: str | None = None
+    flow_file: str | Path,
+    dag_file: str | Path,
+    *options: str,
+    name: str | None = None,
+    top_level: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """`python flow.py airflow [--name NAME] create DAG_FILE [options]`; raises on failure."""
+    """`python flow.py [TOP-LEVEL] airflow [--name NAME] create DAG_FILE [options]`, with this
+    process's environment plus `env`; raises on failure."""
     group_options = ["--name", name] if name else []
-    argv = [sys.executable, str(flow_file), "airflow", *group_options, "create", str(dag_file), *options]
+    argv = [
+        sys.executable,
+        str(flow_file),
+        *top_level,
+        "airflow",
+        *group_options,
+        "create",
+        str(dag_file),
+        *options,
+    ]
     return subprocess.run(  # noqa: S603 - argv list
         argv,
         cwd=os.path.dirname(os.path.abspath(flow_file)),
         check=True,
         capture_output=True,
         text=True,
+        env={**os.environ, **(env or {})},
     )
 
 

@@ -31,7 +31,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +45,7 @@ API_SERVER = "api-server"
 SCHEDULER = "scheduler"
 DAG_PROCESSOR = "dag-processor"
 TRIGGERER = "triggerer"
+CELERY_WORKER = "celery-worker"
 _SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 _LOG_TAIL_LINES = 40
 
@@ -66,6 +67,11 @@ class ServicesConfig:
     startup_timeout: float = 180.0
     stop_grace: float = 10.0
     python: str = sys.executable
+    # CeleryExecutor with this many `airflow celery worker` processes (each in a working folder
+    # of its own, as on separate machines) instead of LocalExecutor; the broker comes from
+    # extra_env (AIRFLOW__CELERY__BROKER_URL, AIRFLOW__CELERY__RESULT_BACKEND).
+    celery_workers: int = 0
+    celery_worker_env: Sequence[Mapping[str, str]] = ()  # more variables for worker 0, 1, ...
 
     def __post_init__(self) -> None:
         for name in ("airflow_home", "dags_folder"):  # accept str too; children need absolute paths
@@ -73,8 +79,8 @@ class ServicesConfig:
 
     @property
     def components(self) -> tuple[str, ...]:
-        base = (API_SERVER, SCHEDULER, DAG_PROCESSOR)
-        return (*base, TRIGGERER) if self.triggerer else base
+        base = (API_SERVER, SCHEDULER, DAG_PROCESSOR, *(TRIGGERER,) * self.triggerer)
+        return (*base, *(f"{CELERY_WORKER}-{index}" for index in range(self.celery_workers)))
 
 
 def free_port(host: str) -> int:
@@ -98,7 +104,7 @@ def services_environment(config: ServicesConfig, api_port: int) -> dict[str, str
             "AIRFLOW_HOME": str(home),
             "PYTHONUNBUFFERED": "1",
             "AIRFLOW__CORE__DAGS_FOLDER": str(config.dags_folder),
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor" if config.celery_workers else "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": str(config.parallelism),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
@@ -214,13 +220,23 @@ class AirflowServices:
 
     def _launch(self, component: str) -> None:
         argv = [self.config.python, "-m", "airflow", component]
+        cwd = self.config.airflow_home
         if component == API_SERVER:
             argv += ["--host", self.config.host, "--port", str(self.api_port)]
+        env = self.env
+        if component.startswith(CELERY_WORKER):
+            index = int(component.rsplit("-", 1)[1])
+            cwd = self.config.airflow_home / component
+            cwd.mkdir(exist_ok=True)
+            argv[3:] = ["celery", "worker", "--celery-hostname", f"{component}@%h", "--concurrency", "2"]
+            argv += ["--skip-serve-logs"] if index else []  # one log server port per machine
+            extra = self.config.celery_worker_env
+            env = {**env, **(extra[index] if index < len(extra) else {})}
         with open(self.log_path(component), "ab") as log:
             self._processes[component] = subprocess.Popen(  # noqa: S603 - fixed argv
                 argv,
-                cwd=self.config.airflow_home,
-                env=self.env,
+                cwd=cwd,
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -275,8 +291,10 @@ class AirflowServices:
                     warmed = True
             except (httpx.HTTPError, ValueError) as error:
                 last = f"{type(error).__name__}: {error}"
-            if isinstance(last, dict) and all(
-                (last.get(part) or {}).get("status") == "healthy" for part in wanted
+            if (
+                isinstance(last, dict)
+                and all((last.get(part) or {}).get("status") == "healthy" for part in wanted)
+                and self._celery_workers_ready()
             ):
                 return last
             if time.monotonic() > deadline:
@@ -285,6 +303,11 @@ class AirflowServices:
                     f"(need {', '.join(wanted)}); last health answer: {last}\n{self.log_tails()}"
                 )
             time.sleep(0.5)
+
+    def _celery_workers_ready(self) -> bool:
+        """Celery workers have no health endpoint: each logs `ready.` once it takes tasks."""
+        workers = [name for name in self.config.components if name.startswith(CELERY_WORKER)]
+        return all("ready." in _tail(self.log_path(name), 400) for name in workers)
 
     def _raise_if_exited(self) -> None:
         for name, process in self._processes.items():

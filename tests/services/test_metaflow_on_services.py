@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pod_cluster import METAFLOW_CONN_ID, PodCluster, canonical, run_artifacts
 from process_helpers import is_alive, wait_dead
 
 from airflow_provider_metaflow.testing import create_dag, run_flow_locally, task_artifacts
@@ -90,7 +91,9 @@ with DAG(dag_id="no_metaflow_in_task", schedule=None, default_args={{"on_success
 
 
 @pytest.fixture(scope="module")
-def services(airflow_services: AirflowServices, tmp_path_factory: pytest.TempPathFactory) -> AirflowServices:
+def services(
+    airflow_services: AirflowServices, tmp_path_factory: pytest.TempPathFactory, pod_cluster: PodCluster
+) -> AirflowServices:
     """The session's services with this module's flows and DAGs deployed and registered."""
     dags = airflow_services.config.dags_folder
     flows = dags / "flows"
@@ -101,10 +104,23 @@ def services(airflow_services: AirflowServices, tmp_path_factory: pytest.TempPat
         flow_file = flows / Path(source).name
         shutil.copy(source if isinstance(source, Path) else FLOWS / source, flow_file)
         create_dag(flow_file, dags / f"{Path(source).stem}_dag.py")
+    shutil.copy(FLOWS / "pod_foreach_flow.py", flows / "pod_foreach_flow.py")
+    create_dag(
+        flows / "pod_foreach_flow.py",
+        dags / "pod_foreach_deferred_dag.py",
+        "--deferrable",
+        "--metaflow-conn-id",
+        METAFLOW_CONN_ID,
+        name="PodForeachDeferred",
+        top_level=["--with", "kubernetes"],
+        env=pod_cluster.metaflow_env,
+    )
     (dags / "sleepy_on_services_dag.py").write_text(SLEEPY_DAG)
     reports = tmp_path_factory.mktemp("module-reports")
     (dags / "no_metaflow_in_task_dag.py").write_text(MODULES_DAG.format(reports=str(reports)))
-    airflow_services.register_dags(*GENERATED, "sleepy_on_services", "no_metaflow_in_task")
+    airflow_services.register_dags(
+        *GENERATED, "sleepy_on_services", "no_metaflow_in_task", "PodForeachDeferred"
+    )
     airflow_services.reports = reports  # type: ignore[attr-defined]
     return airflow_services
 
@@ -125,8 +141,20 @@ def _metaflow_run(flow_name: str, airflow_run_id: str, dag_id: str | None = None
 def _finish(rest: AirflowRestClient, dag_id: str, conf: dict[str, Any] | None = None) -> str:
     run_id = rest.trigger_dag_run(dag_id, conf=conf)
     state = rest.wait_for_dag_run(dag_id, run_id, timeout=600).state
-    assert state == "success", f"{dag_id} run {run_id} ended {state}"
+    assert state == "success", (
+        f"{dag_id} run {run_id} ended {state}\n{_failed_task_logs(rest, dag_id, run_id)}"
+    )
     return run_id
+
+
+def _failed_task_logs(rest: AirflowRestClient, dag_id: str, run_id: str) -> str:
+    """The logs of a run's failed tasks, for the message of a failing assertion."""
+    return "\n".join(
+        f"--- {ti.task_id}[{ti.map_index}] try {ti.try_number} ---\n"
+        + rest.task_log(dag_id, run_id, ti.task_id, ti.try_number, ti.map_index)[-4000:]
+        for ti in rest.task_instances(dag_id, run_id)
+        if ti.state == "failed"
+    )
 
 
 def test_example_flow_triggered_over_rest_with_conf_matches_the_local_run(
@@ -276,3 +304,30 @@ def _no_leftover_pid_files(tmp_path: Path) -> Iterator[None]:
     yield
     for path in tmp_path.glob("pids"):
         path.unlink()
+
+
+def test_pod_steps_in_deferrable_mode_wait_in_the_triggerer_and_match_the_local_run(
+    rest: AirflowRestClient, pod_cluster: PodCluster, tmp_path: Path
+) -> None:
+    # Each step naps 6 s: Airflow 3.3 with SQLite can take 5 s to retire a deferring task's
+    # process, and a trigger that fires before then makes the scheduler fail the resumed task.
+    conf = {"scale": 3, "nap": 6.0}
+    run_id = rest.trigger_dag_run("PodForeachDeferred", conf=conf)
+    seen_states: set[str] = set()
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        seen_states |= {str(ti.state) for ti in rest.task_instances("PodForeachDeferred", run_id)}
+        run = rest.get_dag_run("PodForeachDeferred", run_id)
+        if run.state in ("success", "failed"):
+            break
+        time.sleep(0.2)
+
+    assert run.state == "success", _failed_task_logs(rest, "PodForeachDeferred", run_id)
+    assert "deferred" in seen_states, "no pod step ever waited in the triggerer"
+    flow_file = tmp_path / "pod_foreach_flow.py"
+    shutil.copy(FLOWS / "pod_foreach_flow.py", flow_file)
+    from airflow_provider_metaflow.runtime.ids import metaflow_run_id
+
+    pathspec = f"PodForeachFlow/{metaflow_run_id('PodForeachDeferred', run_id)}"
+    remote = run_artifacts(pathspec, pod_cluster.metaflow_env)
+    assert remote["artifacts"] == canonical(task_artifacts(run_flow_locally(flow_file, conf)))

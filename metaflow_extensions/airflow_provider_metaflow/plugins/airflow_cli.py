@@ -18,6 +18,7 @@ from metaflow.tagging_util import validate_tags
 from metaflow.util import get_username
 
 from .deployment import DagIdentity, resolve_dag_identity, resolve_token
+from .metaflow_adapter import upload_code_package
 
 _VALID_DAG_ID = re.compile(r"\A(?=.*[a-zA-Z0-9])[a-zA-Z0-9_.\-]{1,250}\Z")
 
@@ -109,6 +110,19 @@ def airflow(obj: Any, name: str | None = None) -> None:
     default=None,
     help="Airflow pool in which every Metaflow step runs.",
 )
+@click.option(
+    "--metaflow-conn-id",
+    default=None,
+    help="Airflow connection (type metaflow) with the Metaflow configuration every step uses: "
+    "datastore, metadata service, credentials. Without it, each worker's own Metaflow config.",
+)
+@click.option(
+    "--deferrable",
+    is_flag=True,
+    default=False,
+    help="Steps that run as Kubernetes pods wait in Airflow's triggerer, freeing worker slots "
+    "(KubernetesPodOperator's deferrable mode). Without it, [operators] default_deferrable decides.",
+)
 @click.pass_obj
 def create(
     obj: Any,
@@ -122,6 +136,8 @@ def create(
     max_workers: int = 100,
     workflow_timeout: int | None = None,
     worker_pool: str | None = None,
+    metaflow_conn_id: str | None = None,
+    deferrable: bool = False,
 ) -> None:
     from airflow_provider_metaflow.compiler.create import plan_flow, render_checked, write_atomically
     from airflow_provider_metaflow.compiler.errors import FlowCompileError
@@ -144,6 +160,8 @@ def create(
         workflow_timeout=workflow_timeout,
         worker_pool=worker_pool,
         is_paused_upon_creation=True if is_paused_upon_creation else None,
+        metaflow_conn_id=metaflow_conn_id,
+        deferrable_pods=deferrable,
     )
     try:
         plan = plan_flow(obj.flow, obj.graph, flow_file, options)
@@ -151,13 +169,25 @@ def create(
         raise AirflowCompileError(str(error)) from None
     # Only a flow that compiles may claim or renew a production token.
     token = resolve_token(obj, identity, authorize, given_token, generate_new_token)
-    write_atomically(file, render_checked(dataclasses.replace(plan, production_token=token), file))
+    plan = dataclasses.replace(plan, production_token=token, code_package=_code_package(obj, plan))
+    write_atomically(file, render_checked(plan, file))
     obj.echo(f"Deployed *{plan.flow_name}* as Airflow DAG *{plan.dag_id}* in *{file}*.", bold=True)
     obj.echo(
         "Put this file in your Airflow dags folder (next to the flow file at the relative path it "
         "names), with airflow-provider-metaflow installed on the workers; Airflow picks it up on "
         "its next parse. Trigger it with `airflow dags trigger " + plan.dag_id + "`."
     )
+
+
+def _code_package(obj: Any, plan: Any) -> Any:
+    """Steps that run as pods get the flow's code from a package in the datastore."""
+    from airflow_provider_metaflow.plan import CodePackage
+
+    if not any(step.pod is not None for step in plan.steps):
+        return None
+    url, sha, metadata = upload_code_package(obj)
+    obj.echo(f"Code package of *{plan.flow_name}* is at {url}.")
+    return CodePackage(url=url, sha=sha, metadata=metadata)
 
 
 def _project_options(flow: Any) -> tuple[str, ...]:

@@ -23,7 +23,7 @@ INTERNAL_DECORATOR = "airflow_provider_internal"
 PARAMETERS_STEP = "_parameters"
 PARAMETERS_TASK_ID = "params"
 
-# Where the decorator writes the TaskResult JSON when the task finishes.
+# Where the decorator writes the TaskResult JSON when the task finishes (local processes only).
 ENV_RESULT_FILE = "METAFLOW_AIRFLOW_RESULT_FILE"
 # For the start step only: a JSON list of `init` arguments (--run-id, --task-id, --tag,
 # --NAME=VALUE for each Parameter). Metaflow's `init` runs in the step process, once per run.
@@ -36,6 +36,9 @@ ENV_PATHSPEC = "METAFLOW_AIRFLOW_PATHSPEC"
 ENV_ATTEMPT = "METAFLOW_AIRFLOW_ATTEMPT"
 # The Airflow task instance, registered as Metaflow task metadata for debugging.
 ENV_AIRFLOW_TASK = "METAFLOW_AIRFLOW_TASK_INSTANCE"
+# Set in a pod: with local metadata, the task copies its metadata into the datastore at the end,
+# and the worker copies it from there into its own metadata store (Metaflow's own bridge).
+ENV_SYNC_METADATA = "METAFLOW_AIRFLOW_SYNC_METADATA"
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,17 @@ def flow_parameters(flow: Any) -> list[Any]:
     return [parameter for _name, parameter in flow._get_parameters()]
 
 
+def upload_code_package(obj: Any) -> tuple[str, str, str]:
+    """Package the flow's code with Metaflow's own packaging and store it in the flow's datastore
+    (content-addressed: an unchanged package is not uploaded again). Returns (url, sha, the
+    package's metadata as JSON text), as Metaflow's other schedulers record them."""
+    from metaflow.package import MetaflowPackage
+
+    package = MetaflowPackage(obj.flow, obj.environment, obj.echo, suffixes=obj.package_suffixes)
+    url, sha = obj.flow_datastore.save_data([package.blob], len_hint=1)[0]
+    return str(url), str(sha), str(package.package_metadata)
+
+
 def storage_of(flow_datastore: Any) -> Any:
     """The storage implementation behind a FlowDataStore (for files outside any run)."""
     return flow_datastore._storage_impl
@@ -125,7 +136,64 @@ def register_task_metadata(
     metadata.register_metadata(run_id, step, task_id, entries)
 
 
+def sync_metadata_to_datastore(metadata: Any, task_datastore: Any) -> None:
+    """In a pod with local metadata: copy the task's metadata into the datastore, where the
+    worker picks it up (Metaflow's own bridge for @kubernetes and @batch tasks)."""
+    if metadata.TYPE != "local":
+        return
+    from metaflow.metadata_provider.util import sync_local_metadata_to_datastore
+    from metaflow.metaflow_config import DATASTORE_LOCAL_DIR
+
+    sync_local_metadata_to_datastore(DATASTORE_LOCAL_DIR, task_datastore)
+
+
 # --- A run, from a probe process ---------------------------------------------------------
+
+# Where a pod finds the datastore and the metadata service: Metaflow's own list for the pods
+# it launches, without credentials (those reach a pod as Kubernetes secrets or its service
+# account, never as values in the pod spec).
+_POD_SETTINGS = (
+    "DEFAULT_DATASTORE",
+    "DEFAULT_METADATA",
+    "SERVICE_INTERNAL_URL",
+    "DATASTORE_SYSROOT_S3",
+    "DATATOOLS_S3ROOT",
+    "S3_ENDPOINT_URL",
+    "CARD_S3ROOT",
+    "DATASTORE_SYSROOT_AZURE",
+    "AZURE_STORAGE_BLOB_SERVICE_ENDPOINT",
+    "CARD_AZUREROOT",
+    "DATASTORE_SYSROOT_GS",
+    "CARD_GSROOT",
+    "DEFAULT_AWS_CLIENT_PROVIDER",
+    "DEFAULT_GCP_CLIENT_PROVIDER",
+    "DEFAULT_SECRETS_BACKEND_TYPE",
+)
+
+
+def pod_settings() -> dict[str, str]:
+    """The Metaflow settings of this process that a step's pod needs, as environment variables."""
+    from metaflow import metaflow_config
+
+    settings = {}
+    for name in _POD_SETTINGS:
+        value = getattr(metaflow_config, name, None)
+        if value not in (None, ""):
+            target = "SERVICE_URL" if name == "SERVICE_INTERNAL_URL" else name
+            settings[f"METAFLOW_{target}"] = str(value)
+    return settings
+
+
+def sync_metadata_from_datastore(flow_datastore: Any, run_id: str, step: str, task_id: str) -> None:
+    """On the worker, with local metadata: copy what a pod saved into this machine's metadata."""
+    from metaflow.metadata_provider.util import sync_local_metadata_from_datastore
+    from metaflow.metaflow_config import DATASTORE_LOCAL_DIR, DEFAULT_METADATA
+
+    if DEFAULT_METADATA != "local":
+        return
+    datastore = flow_datastore.get_task_datastore(run_id, step, task_id, mode="r", allow_not_done=True)
+    if datastore.has_metadata("local_metadata", add_attempt=True):
+        sync_local_metadata_from_datastore(DATASTORE_LOCAL_DIR, datastore)
 
 
 def configured_flow_datastore(flow_name: str, flow_dir: str) -> Any:

@@ -46,7 +46,7 @@ class AirflowProviderInternalDecorator(StepDecorator):
         flow_datastore: Any,
         logger: Any,
     ) -> None:
-        if os.environ.get(contract.ENV_RESULT_FILE) is None:
+        if os.environ.get(contract.ENV_PATHSPEC) is None:
             return  # attached outside an Airflow task: nothing to do
         _ProcessHooks.install(flow_datastore)
         from . import metaflow_adapter
@@ -70,6 +70,7 @@ class AirflowProviderInternalDecorator(StepDecorator):
         inputs: Any,
     ) -> None:
         self._run_id, self._task_id = run_id, task_id
+        self._task_datastore, self._metadata = task_datastore, metadata
         _ProcessHooks.finishing = False
         _ProcessHooks.flow = flow
         airflow_task = os.environ.get(contract.ENV_AIRFLOW_TASK)
@@ -107,10 +108,13 @@ class AirflowProviderInternalDecorator(StepDecorator):
         max_user_code_retries: int,
     ) -> None:
         _ProcessHooks.finishing = True
+        from . import metaflow_adapter
+
+        if os.environ.get(contract.ENV_SYNC_METADATA) and hasattr(self, "_task_datastore"):
+            metaflow_adapter.sync_metadata_to_datastore(self._metadata, self._task_datastore)
         result_file = os.environ.get(contract.ENV_RESULT_FILE)
         if not result_file:
             return
-        from . import metaflow_adapter
 
         next_steps, width = (
             metaflow_adapter.task_outcome(flow, graph, step_name) if is_task_ok else ([], None)
@@ -158,7 +162,7 @@ class _ProcessHooks:
         cls.installed = True
         cls.flow_datastore = flow_datastore
         signal.signal(signal.SIGTERM, cls._on_terminate)
-        atexit.register(cls._save_logs)
+        _at_interpreter_exit(cls._save_logs)
 
     @classmethod
     def _on_terminate(cls, signum: int, frame: Any) -> None:
@@ -199,6 +203,21 @@ class _ProcessHooks:
             metaflow_adapter.save_task_logs(cls.flow_datastore, pathspec, attempt, streams)
         except Exception as error:  # noqa: BLE001 - like Metaflow's own log upload: report, go on
             print(f"Could not save the logs of {pathspec}: {error}", file=sys.__stderr__)
+
+
+def _at_interpreter_exit(callback: Any) -> None:
+    """Run `callback` when the process ends, after Metaflow printed its last line but while
+    thread pools still take work: S3, GCS and Azure clients upload through them, and an `atexit`
+    callback runs after `concurrent.futures` has shut its pools. Threading's exit hooks run
+    before that, newest first, so ours goes after concurrent.futures registers its own."""
+    import concurrent.futures.thread  # noqa: F401 - registers its shutdown hook first
+    import threading
+
+    register = getattr(threading, "_register_atexit", None)
+    if register is None:  # an interpreter without threading exit hooks
+        atexit.register(callback)
+    else:
+        register(callback)
 
 
 def _read(path: str) -> bytes:

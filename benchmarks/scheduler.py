@@ -1,0 +1,237 @@
+"""Flows under a real Airflow scheduler: this provider's cost per task, against Airflow's own floor
+and against Metaflow's local runtime.
+
+Starts Airflow's api-server, scheduler, dag-processor and triggerer on loopback (LocalExecutor,
+SQLite, `--parallelism` task slots) with the harness in `airflow_provider_metaflow.testing`, and runs
+two flows of trivial steps: a linear flow of `--steps` steps and a `--width`-wide foreach. Each is
+timed as a generated DAG, as a DAG of no-op PythonOperators of the same shape under the same
+scheduler (Airflow's floor), and as `python flow.py run --max-workers PARALLELISM`. The step
+process's own duration comes from the operator's log line ("... ended with exit code 0 after X s"),
+fetched over REST, so the overhead beyond the step process excludes Metaflow's own work.
+Timings are printed, never asserted.
+
+    python benchmarks/scheduler.py [--repeats 3] [--steps 10] [--width 50] [--parallelism 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from common import bench_environment, compile_flow, environment_line, print_table
+
+from airflow_provider_metaflow.testing.services import AirflowServices, ServicesConfig
+
+STEP_TIME = re.compile(r"ended with exit code 0 after ([0-9.]+) s")
+PER_TASK_GOAL_S = 0.3
+RATIO_GOAL = 1.4
+# Airflow settings that move these figures (set through AIRFLOW__SECTION__KEY in extra_env).
+SETTINGS_THAT_MATTER = (
+    "[core] parallelism and the executor's slots: how many tasks run at once",
+    "[scheduler] scheduler_idle_sleep_time, [scheduler] max_tis_per_query: how soon a ready task is queued",
+    "[scheduler] task_queued_timeout and the executor's heartbeat: how soon a queued task starts",
+    "[core] max_active_tasks_per_dag / the DAG's max_active_tasks (--max-workers at create)",
+    "[core] execute_tasks_new_python_interpreter: a new interpreter per task instead of a fork",
+)
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    tasks: int  # Airflow tasks per DAG run (mapped instances counted)
+
+    @property
+    def flow_name(self) -> str:
+        return f"Bench{self.name.capitalize()}Flow"
+
+
+def linear_flow(steps: int) -> str:
+    names = ["start", *(f"s{i}" for i in range(1, steps - 1)), "end"]
+    lines = ["from metaflow import FlowSpec, step", "", "", "class BenchLinearFlow(FlowSpec):"]
+    for index, name in enumerate(names):
+        body = f"self.next(self.{names[index + 1]})" if index + 1 < len(names) else "pass"
+        lines += [
+            "    @step",
+            f"    def {name}(self):",
+            f"        self.value = {index}",
+            f"        {body}",
+            "",
+        ]
+    return "\n".join([*lines, 'if __name__ == "__main__":', "    BenchLinearFlow()", ""])
+
+
+def foreach_flow(width: int) -> str:
+    return f"""from metaflow import FlowSpec, step
+
+
+class BenchForeachFlow(FlowSpec):
+    @step
+    def start(self):
+        self.items = list(range({width}))
+        self.next(self.body, foreach="items")
+
+    @step
+    def body(self):
+        self.square = self.input * self.input
+        self.next(self.join)
+
+    @step
+    def join(self, inputs):
+        self.total = sum(i.square for i in inputs)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    BenchForeachFlow()
+"""
+
+
+def noop_dags(steps: int, width: int) -> str:
+    """The same shapes as no-op PythonOperators: Airflow's own cost per task."""
+    chain = " >> ".join(f"PythonOperator(task_id='s{i}', python_callable=noop)" for i in range(steps))
+    return f"""from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk import DAG
+
+
+def noop(*args):
+    return None
+
+
+def splits():
+    return [[i] for i in range({width})]
+
+
+with DAG("noop_linear", schedule=None, max_active_tasks=100):
+    {chain}
+
+with DAG("noop_foreach", schedule=None, max_active_tasks=100):
+    start = PythonOperator(task_id="start", python_callable=splits)
+    body = PythonOperator.partial(task_id="body", python_callable=noop).expand(op_args=start.output)
+    start >> body >> PythonOperator(task_id="join", python_callable=noop) >> PythonOperator(
+        task_id="end", python_callable=noop
+    )
+"""
+
+
+def time_dag_runs(services: AirflowServices, dag_id: str, repeats: int) -> tuple[list[float], list[float]]:
+    """(DAG run durations, per-task overheads beyond the step process) of `repeats` runs."""
+    rest = services.rest
+    durations, beyond_step = [], []
+    for _ in range(repeats):
+        run_id = rest.trigger_dag_run(dag_id)
+        run = rest.wait_for_dag_run(dag_id, run_id, timeout=1800)
+        if run.state != "success" or run.start_date is None or run.end_date is None:
+            sys.exit(f"{dag_id} run {run_id} ended {run.state}")
+        durations.append((run.end_date - run.start_date).total_seconds())
+        if dag_id.startswith("noop"):
+            continue
+        for ti in rest.task_instances(dag_id, run_id):
+            if ti.start_date is None or ti.end_date is None or ti.task_id.endswith("__splits"):
+                continue
+            step = STEP_TIME.search(rest.task_log(dag_id, run_id, ti.task_id, ti.try_number, ti.map_index))
+            if step:
+                beyond_step.append((ti.end_date - ti.start_date).total_seconds() - float(step.group(1)))
+    return durations, beyond_step
+
+
+def time_local_runs(flow_file: Path, env: dict[str, str], parallelism: int, repeats: int) -> list[float]:
+    command = [sys.executable, str(flow_file), "--quiet", "run", f"--max-workers={parallelism}"]
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        subprocess.run(command, cwd=flow_file.parent, env=env, check=True, capture_output=True)
+        times.append(time.perf_counter() - began)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--width", type=int, default=50)
+    parser.add_argument("--parallelism", type=int, default=4)
+    args = parser.parse_args()
+    began = time.perf_counter()
+    shapes = [Shape("linear", args.steps), Shape("foreach", args.width + 3)]
+    with tempfile.TemporaryDirectory(prefix="scheduler-bench-") as tmp:
+        root = Path(tmp)
+        dags, flows = root / "dags", root / "dags" / "flows"
+        flows.mkdir(parents=True)
+        env = bench_environment(root, dags)
+        sources = {"linear": linear_flow(args.steps), "foreach": foreach_flow(args.width)}
+        for shape in shapes:
+            flow_file = flows / f"bench_{shape.name}_flow.py"
+            flow_file.write_text(sources[shape.name])
+            compile_flow(flow_file, dags / f"bench_{shape.name}_dag.py", env)
+        (dags / "noop_dags.py").write_text(noop_dags(args.steps, args.width))
+        metaflow_env = {name: value for name, value in env.items() if name.startswith("METAFLOW_")}
+        config = ServicesConfig(
+            airflow_home=root / "airflow-services",
+            dags_folder=dags,
+            parallelism=args.parallelism,
+            extra_env=metaflow_env,
+        )
+        rows = []
+        with AirflowServices(config) as services:
+            services.register_dags(*(shape.flow_name for shape in shapes), "noop_linear", "noop_foreach")
+            for shape in shapes:
+                flow_times, beyond_step = time_dag_runs(services, shape.flow_name, args.repeats)
+                noop_times, _ = time_dag_runs(services, f"noop_{shape.name}", args.repeats)
+                local = time_local_runs(
+                    flows / f"bench_{shape.name}_flow.py", env, args.parallelism, args.repeats
+                )
+                flow_s, noop_s, local_s = (statistics.median(t) for t in (flow_times, noop_times, local))
+                rows.append(
+                    [
+                        shape.name,
+                        str(shape.tasks),
+                        f"{flow_s:.1f}",
+                        f"{noop_s:.1f}",
+                        f"{flow_s / noop_s:.2f}x",
+                        f"{local_s:.1f}",
+                        f"{flow_s / local_s:.2f}x",
+                        f"{(flow_s - noop_s) / shape.tasks:.2f}",
+                        f"{statistics.mean(beyond_step):.2f}" if beyond_step else "-",
+                    ]
+                )
+    print_table(
+        [
+            "flow",
+            "tasks",
+            "flow DAG s",
+            "no-op DAG s",
+            "vs no-op",
+            "flow.py run s",
+            "vs run",
+            "over floor s/task",
+            "beyond step s/task",
+        ],
+        rows,
+    )
+    print()
+    print(
+        f"Medians of {args.repeats} DAG runs each (DagRun start to end, from the REST API), LocalExecutor "
+        f"with parallelism {args.parallelism}; `python flow.py run --max-workers {args.parallelism}` timed "
+        "as a whole command. 'over floor' is (flow DAG - no-op DAG) / tasks; 'beyond step' is the mean of "
+        "each Metaflow task instance's duration minus its step process's own duration."
+    )
+    print(f"Goals: beyond step <= {PER_TASK_GOAL_S} s per task; flow DAG <= {RATIO_GOAL}x the no-op DAG.")
+    print("Airflow settings that change these figures:")
+    for line in SETTINGS_THAT_MATTER:
+        print(f"  - {line}")
+    print(environment_line(began))
+
+
+if __name__ == "__main__":
+    main()

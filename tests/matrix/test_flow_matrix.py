@@ -1,0 +1,101 @@
+"""Every flow shape Metaflow runs, run through Airflow, gives the same Metaflow run as
+`python flow.py run`: the same tasks per step, the same artifacts on every task and on the end step.
+
+The flows are generated from small graph specs (matrix_cases.py). By default the fast subset runs
+(one flow per named case); `FLOW_MATRIX=full` (make test-matrix) runs the whole matrix. A shape the
+provider cannot run (refused at `airflow create`, or failing on Airflow) fails here: nothing is
+skipped. `python tests/matrix/matrix_cases.py DIR` writes every flow file, to reproduce a failure.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flow_source import render
+from graph_specs import GraphSpec
+from matrix_cases import all_specs, fast_specs
+from run_compare import differences, failure_reasons, summarize
+
+from airflow_provider_metaflow.testing import TestEnvironment, create_dag, run_dag, run_flow_locally
+
+FULL = os.environ.get("FLOW_MATRIX", "") == "full"
+SPECS = all_specs() if FULL else fast_specs()
+
+pytestmark = pytest.mark.matrix
+
+
+def _write_flow(spec: GraphSpec, folder: Path) -> Path:
+    path = folder / spec.file_name
+    path.write_text(render(spec))
+    return path
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(900)  # a hung DAG run fails this flow instead of stalling the whole matrix
+@pytest.mark.parametrize("spec", SPECS, ids=[spec.id for spec in SPECS])
+def test_generated_flow_runs_on_airflow_as_it_runs_locally(
+    spec: GraphSpec,
+    test_env: TestEnvironment,
+    dag_path: Path,
+    airflow_db: TestEnvironment,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    flow_file = _write_flow(spec, test_env.flows_folder)
+    local = summarize(run_flow_locally(flow_file), spec.end)
+    assert local.successful
+
+    try:
+        create_dag(flow_file, dag_path)
+    except subprocess.CalledProcessError as error:
+        pytest.fail(f"`airflow create` refused {flow_file.name}:\n{error.stderr.strip()}", pytrace=False)
+    try:
+        result = run_dag(dag_path)
+    except AssertionError as error:  # the generated DAG file does not load
+        pytest.fail(f"the DAG of {flow_file.name} does not load:\n{str(error)[-1500:]}", pytrace=False)
+
+    if result.state != "success":
+        reasons = failure_reasons(capfd.readouterr().out)
+        pytest.fail(
+            f"the DAG run of {flow_file.name} ended {result.state}; "
+            f"failed tasks: {_failed_tasks(result.dag_id, result.airflow_run_id)}\n{reasons}",
+            pytrace=False,
+        )
+    found = differences(summarize(result.run(), spec.end), local)
+    assert not found, f"{flow_file.name}: the Airflow run differs from the local run:\n" + "\n".join(found)
+
+
+def _failed_tasks(dag_id: str, run_id: str) -> list[str]:
+    """`task[map index]` of every task instance of the DAG run that failed."""
+    from airflow.models.taskinstance import TaskInstance  # noqa: TID251 - reading the test database
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=run_id, state="failed")
+        return sorted(f"{ti.task_id}[{ti.map_index}]" if ti.map_index >= 0 else ti.task_id for ti in rows)
+
+
+def test_every_matrix_flow_passes_metaflow_lint(tmp_path: Path) -> None:
+    """The generator only writes flows Metaflow accepts, so a failure above is never the generator's."""
+    from metaflow import FlowSpec
+    from metaflow.graph import FlowGraph
+    from metaflow.lint import linter
+
+    specs = all_specs()
+    for spec in specs:
+        path = _write_flow(spec, tmp_path)
+        module_spec = importlib.util.spec_from_file_location(path.stem, path)
+        assert module_spec is not None and module_spec.loader is not None
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+        flow: Any = getattr(module, spec.class_name)
+        assert issubclass(flow, FlowSpec)
+        graph = FlowGraph(flow)
+        linter.run_checks(graph)
+        assert (graph.start_step, graph.end_step) == (spec.start, spec.end), spec.id
+    assert len({spec.id for spec in specs}) == len(specs)
+    assert {spec.id for spec in fast_specs()} <= {spec.id for spec in specs}

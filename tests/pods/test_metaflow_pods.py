@@ -1,0 +1,89 @@
+"""Steps as Kubernetes pods through the real KubernetesPodOperator, against a loopback Kubernetes
+API that runs each pod's command as a local process, with the S3 datastore served by moto.
+Synchronous mode, under dag.test(); the deferrable mode runs under the real triggerer
+(tests/services)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pod_cluster import FAKE_SECRET, METAFLOW_CONN_ID, PodCluster, canonical, run_artifacts
+from process_helpers import wait_dead
+
+from airflow_provider_metaflow.testing import create_dag, run_dag, run_flow_locally, task_artifacts
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def pods(pod_cluster: PodCluster, monkeypatch: pytest.MonkeyPatch) -> PodCluster:
+    """This process is the Airflow worker: it gets the cluster's connections."""
+    for name, value in pod_cluster.connections.items():
+        monkeypatch.setenv(name, value)
+    return pod_cluster
+
+
+def _compile(flow_file: Path, dag_path: Path, pods: PodCluster, *top_level: str) -> str:
+    author_env = {**pods.metaflow_env, "AWS_SECRET_ACCESS_KEY": FAKE_SECRET}  # moto takes any key
+    create_dag(
+        flow_file, dag_path, "--metaflow-conn-id", METAFLOW_CONN_ID, top_level=top_level, env=author_env
+    )
+    return dag_path.read_text()
+
+
+def _pods_of(pods: PodCluster, dag_id: str) -> list[dict[str, Any]]:
+    return [pod for pod in pods.kube.created_pods if pod["metadata"]["labels"].get("dag_id") == dag_id]
+
+
+def test_foreach_flow_with_every_step_as_a_pod_matches_the_local_run(
+    flow_copy: Any, dag_path: Path, airflow_db: Any, pods: PodCluster, capfd: pytest.CaptureFixture[str]
+) -> None:
+    flow_file = flow_copy("pod_foreach_flow.py")
+    source = _compile(flow_file, dag_path, pods, "--with", "kubernetes")
+    assert (
+        source.count("MetaflowKubernetesOperator(") + source.count("MetaflowKubernetesOperator.partial(") == 4
+    )
+
+    result = run_dag(dag_path, conf={"scale": 2})
+
+    assert result.state == "success"
+    remote = run_artifacts(result.pathspec, pods.metaflow_env)
+    assert remote["successful"]
+    assert remote["artifacts"] == canonical(task_artifacts(run_flow_locally(flow_file, {"scale": 2})))
+    created = _pods_of(pods, result.dag_id)
+    assert sorted(pod["metadata"]["labels"]["task_id"] for pod in created) == [
+        "end",
+        "join",
+        "square",
+        "square",
+        "square",
+        "start",
+    ]
+    assert not [name for name in pods.kube.pods if name[1].startswith(("start", "square", "join", "end"))]
+    # no credential reached the DAG file, a pod spec or the task log
+    assert FAKE_SECRET not in source
+    assert FAKE_SECRET not in json.dumps(created)
+    assert FAKE_SECRET not in capfd.readouterr().out
+
+
+def test_a_failed_pod_is_retried_as_the_next_attempt_and_a_timeout_deletes_the_pod(
+    flow_copy: Any, dag_path: Path, airflow_db: Any, pods: PodCluster
+) -> None:
+    flow_file = flow_copy("pod_retry_timeout_flow.py")
+    _compile(flow_file, dag_path, pods)
+
+    result = run_dag(dag_path)
+
+    assert result.state == "failed"  # `slow` overran its @timeout
+    remote = run_artifacts(result.pathspec, pods.metaflow_env)
+    assert remote["attempts"]["start"] == [1]  # Airflow's retry ran Metaflow attempt 1
+    starts = [pod for pod in _pods_of(pods, result.dag_id) if pod["metadata"]["labels"]["task_id"] == "start"]
+    assert [pod["metadata"]["labels"]["try_number"] for pod in starts] == ["1", "2"]
+    (slow,) = [pod for pod in _pods_of(pods, result.dag_id) if pod["metadata"]["labels"]["task_id"] == "slow"]
+    assert slow["spec"]["activeDeadlineSeconds"] == 60
+    name = (slow["metadata"]["namespace"], slow["metadata"]["name"])
+    assert name not in pods.kube.pods, "the timed-out pod was not deleted"
+    assert wait_dead(pods.kube.pids[name]), "the timed-out pod's process is still running"
