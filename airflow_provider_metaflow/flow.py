@@ -39,6 +39,12 @@ class MetaflowFlow:
         service, credentials) every step uses; the worker's own Metaflow config when None.
     code_package: where `airflow create` stored the flow's code package and its hash
         ({"url", "sha", "metadata"}), for steps that run as pods.
+    trigger_assets: Assets of upstream flows (@trigger_on_finish) whose events start this DAG;
+        each run's steps get the upstream run from the event (`current.trigger.run`).
+    trigger_sensors: MetaflowFlowSensor tasks waiting for upstream flows deployed elsewhere;
+        each run's steps get the upstream run from the sensor's `pathspec`.
+    event_parameters: for Assets of named events (@trigger): {asset URI: {Parameter: payload
+        field}}, the event fields the start step passes as Parameter values.
     dag_format: the generated-DAG format the file was written in; checked at parse time.
 
     A plain slotted class rather than a dataclass: every DAG file that uses the provider
@@ -59,6 +65,9 @@ class MetaflowFlow:
         "top_level_options",
         "metaflow_conn_id",
         "code_package",
+        "trigger_assets",
+        "trigger_sensors",
+        "event_parameters",
         "dag_format",
     )
 
@@ -77,6 +86,9 @@ class MetaflowFlow:
         top_level_options: Sequence[str] = (),
         metaflow_conn_id: str | None = None,
         code_package: Mapping[str, str] | None = None,
+        trigger_assets: Sequence[str] = (),
+        trigger_sensors: Sequence[str] = (),
+        event_parameters: Mapping[str, Mapping[str, str]] | None = None,
         dag_format: int = DAG_FORMAT,
     ) -> None:
         self.name = name
@@ -92,6 +104,9 @@ class MetaflowFlow:
         self.top_level_options = tuple(top_level_options)
         self.metaflow_conn_id = metaflow_conn_id
         self.code_package = dict(code_package) if code_package else None
+        self.trigger_assets = tuple(trigger_assets)
+        self.trigger_sensors = tuple(trigger_sensors)
+        self.event_parameters = {uri: dict(fields) for uri, fields in (event_parameters or {}).items()}
         self.dag_format = dag_format
         if dag_format not in SUPPORTED_DAG_FORMATS:
             raise IncompatibleDagFormat(

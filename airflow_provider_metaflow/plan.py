@@ -63,6 +63,31 @@ class StepPlan:
 
 
 @dataclass(frozen=True)
+class UpstreamFlow:
+    """A flow whose successful runs start this one (@trigger_on_finish)."""
+
+    flow: str
+    project: str | None
+    branch: str | None
+    asset_uri: str
+    # Deployed by this provider, so its DAG updates its Asset; otherwise a sensor waits for it.
+    deployed_here: bool
+
+    @property
+    def sensor_task_id(self) -> str:
+        return f"wait_for_{self.flow}"
+
+
+@dataclass(frozen=True)
+class EventTrigger:
+    """A named event that starts this flow (@trigger), and its payload -> Parameter mapping."""
+
+    name: str
+    asset_uri: str
+    parameters: tuple[tuple[str, str], ...] = ()  # (Parameter, payload field)
+
+
+@dataclass(frozen=True)
 class CodePackage:
     """The flow's code package in the datastore, made with Metaflow's own packaging at `create`:
     where pods download it from, and the hash they check."""
@@ -101,6 +126,9 @@ class FlowPlan:
     code_package: CodePackage | None = None  # only when some step runs as a pod
     metaflow_conn_id: str | None = None  # a `metaflow` connection every step's config comes from
     deferrable_pods: bool = False  # pod steps wait in the triggerer, freeing worker slots
+    asset_uri: str | None = None  # the Asset this flow's successful runs update
+    upstream_flows: tuple[UpstreamFlow, ...] = ()
+    event_triggers: tuple[EventTrigger, ...] = ()
     schema_version: int = field(default=PLAN_SCHEMA_VERSION)
 
     def step(self, name: str) -> StepPlan:
@@ -125,8 +153,15 @@ class FlowPlan:
         parameters = tuple(ParameterPlan(**p) for p in data.pop("parameters"))
         configs = tuple((name, value) for name, value in data.pop("configs"))
         package = data.pop("code_package")
+        upstream = tuple(UpstreamFlow(**item) for item in data.pop("upstream_flows"))
+        events = tuple(
+            EventTrigger(item["name"], item["asset_uri"], tuple(tuple(pair) for pair in item["parameters"]))
+            for item in data.pop("event_triggers")
+        )
         return cls(
             steps=steps,
+            upstream_flows=upstream,
+            event_triggers=events,
             code_package=CodePackage(**package) if package is not None else None,
             parameters=parameters,
             tags=tuple(data.pop("tags")),

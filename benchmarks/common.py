@@ -58,3 +58,19 @@ def environment_line(began: float) -> str:
         f"Metaflow {metadata.version('metaflow')}, {os.cpu_count()} CPUs; "
         f"total {time.perf_counter() - began:.0f} s."
     )
+
+
+def linear_flow_source(class_name: str, steps: int) -> str:
+    """A flow of `steps` trivial steps in a line: start -> s1 -> ... -> end."""
+    names = ["start", *(f"s{i}" for i in range(1, steps - 1)), "end"]
+    lines = ["from metaflow import FlowSpec, step", "", "", f"class {class_name}(FlowSpec):"]
+    for index, name in enumerate(names):
+        body = f"self.next(self.{names[index + 1]})" if index + 1 < len(names) else "pass"
+        lines += [
+            "    @step",
+            f"    def {name}(self):",
+            f"        self.value = {index}",
+            f"        {body}",
+            "",
+        ]
+    return "\n".join([*lines, 'if __name__ == "__main__":', f"    {class_name}()", ""])

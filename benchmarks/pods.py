@@ -24,22 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import environment_line, print_table
-
-
-def flow_source(steps: int) -> str:
-    names = ["start", *(f"s{i}" for i in range(1, steps - 1)), "end"]
-    lines = ["from metaflow import FlowSpec, step", "", "", "class PodBenchFlow(FlowSpec):"]
-    for index, name in enumerate(names):
-        body = f"self.next(self.{names[index + 1]})" if index + 1 < len(names) else "pass"
-        lines += [
-            "    @step",
-            f"    def {name}(self):",
-            f"        self.value = {index}",
-            f"        {body}",
-            "",
-        ]
-    return "\n".join([*lines, 'if __name__ == "__main__":', "    PodBenchFlow()", ""])
+from common import environment_line, linear_flow_source, print_table
 
 
 def create(flow: Path, dag: Path, *top_level: str) -> float:
@@ -100,7 +85,7 @@ def main() -> None:
                     }
                 )
                 flow = env.flows_folder / "pod_bench_flow.py"
-                flow.write_text(flow_source(args.steps))
+                flow.write_text(linear_flow_source("PodBenchFlow", args.steps))
                 local_dag, pod_dag = env.dags_folder / "local_dag.py", env.dags_folder / "pod_dag.py"
                 create(flow, local_dag)
                 first = create(flow, pod_dag, "--with", "kubernetes")

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import bench_environment, compile_flow, environment_line, print_table
+from common import bench_environment, compile_flow, environment_line, linear_flow_source, print_table
 
 from airflow_provider_metaflow.testing.services import AirflowServices, ServicesConfig
 
@@ -50,21 +50,6 @@ class Shape:
     @property
     def flow_name(self) -> str:
         return f"Bench{self.name.capitalize()}Flow"
-
-
-def linear_flow(steps: int) -> str:
-    names = ["start", *(f"s{i}" for i in range(1, steps - 1)), "end"]
-    lines = ["from metaflow import FlowSpec, step", "", "", "class BenchLinearFlow(FlowSpec):"]
-    for index, name in enumerate(names):
-        body = f"self.next(self.{names[index + 1]})" if index + 1 < len(names) else "pass"
-        lines += [
-            "    @step",
-            f"    def {name}(self):",
-            f"        self.value = {index}",
-            f"        {body}",
-            "",
-        ]
-    return "\n".join([*lines, 'if __name__ == "__main__":', "    BenchLinearFlow()", ""])
 
 
 def foreach_flow(width: int) -> str:
@@ -169,7 +154,10 @@ def main() -> None:
         dags, flows = root / "dags", root / "dags" / "flows"
         flows.mkdir(parents=True)
         env = bench_environment(root, dags)
-        sources = {"linear": linear_flow(args.steps), "foreach": foreach_flow(args.width)}
+        sources = {
+            "linear": linear_flow_source("BenchLinearFlow", args.steps),
+            "foreach": foreach_flow(args.width),
+        }
         for shape in shapes:
             flow_file = flows / f"bench_{shape.name}_flow.py"
             flow_file.write_text(sources[shape.name])

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, Asset, Param
 
 from airflow_provider_metaflow import MetaflowFlow, MetaflowForeachOperator, MetaflowStepOperator
 
@@ -91,6 +91,7 @@ with DAG(
         flow=flow,
         step='end',
         inputs=['collect'],
+        outlets=[Asset('metaflow://MovieStatsFlow')],
     )
 
     start >> overall

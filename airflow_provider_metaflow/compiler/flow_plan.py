@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_metaflow.compiler.errors import FlowCompileError, Problem
+from airflow_provider_metaflow.compiler.events import event_triggers, flow_asset_uri, upstream_flows
 from airflow_provider_metaflow.compiler.kubernetes import pod_plan
 from airflow_provider_metaflow.compiler.parameters import config_values, parameter_plans
 from airflow_provider_metaflow.compiler.schedule import Schedule, schedule_from_attributes
 from airflow_provider_metaflow.compiler.steps import step_settings
-from airflow_provider_metaflow.plan import FlowPlan, StepPlan
+from airflow_provider_metaflow.plan import EventTrigger, FlowPlan, StepPlan, UpstreamFlow
+from metaflow_extensions.airflow_provider_metaflow.plugins.metaflow_adapter import project_identity
 
-SUPPORTED_FLOW_DECORATORS = frozenset({"schedule", "project", "exit_hook"})
+SUPPORTED_FLOW_DECORATORS = frozenset({"schedule", "project", "exit_hook", "trigger", "trigger_on_finish"})
+
+
+def _nothing_deployed(dag_id: str) -> bool:
+    return False
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,8 @@ class DeployOptions:
     top_level_options: tuple[str, ...] = ()  # @project's --branch / --production
     metaflow_conn_id: str | None = None
     deferrable_pods: bool = False
+    # Whether this provider deployed a DAG of that id (its flow then updates an Asset).
+    deployed: Callable[[str], bool] = _nothing_deployed
 
 
 def build_plan(flow: Any, graph: Any, flow_file: str, options: DeployOptions) -> FlowPlan:
@@ -43,6 +51,16 @@ def build_plan(flow: Any, graph: Any, flow_file: str, options: DeployOptions) ->
     parameters, parameter_problems = parameter_plans(flow, has_schedule=schedule is not None)
     problems += parameter_problems
     problems += _flow_decorator_problems(flow)
+    upstream, events = _triggers(flow, options, problems)
+    if (upstream or events) and schedule is not None:
+        problems.append(
+            Problem(
+                "@schedule",
+                "is on a flow that also has @trigger or @trigger_on_finish: its Airflow DAG runs either on a "
+                "schedule or when an Asset is updated.",
+                "Keep one of them; to run on both, deploy the flow twice with `airflow --name ... create`.",
+            )
+        )
     if problems:
         raise FlowCompileError(graph.name, problems)
     return FlowPlan(
@@ -67,7 +85,25 @@ def build_plan(flow: Any, graph: Any, flow_file: str, options: DeployOptions) ->
         exit_hooks_on_error=_exit_hooks(flow, "on_error"),
         metaflow_conn_id=options.metaflow_conn_id,
         deferrable_pods=options.deferrable_pods,
+        asset_uri=flow_asset_uri(graph.name, *project_identity()),
+        upstream_flows=tuple(upstream),
+        event_triggers=tuple(events),
     )
+
+
+def _triggers(
+    flow: Any, options: DeployOptions, problems: list[Problem]
+) -> tuple[list[UpstreamFlow], list[EventTrigger]]:
+    """@trigger_on_finish and @trigger, as Assets and sensors (see compiler.events)."""
+    project, branch = project_identity()
+    upstream: list[UpstreamFlow] = []
+    events: list[EventTrigger] = []
+    for deco in _flow_decorators(flow):
+        if deco.name == "trigger_on_finish":
+            upstream += upstream_flows(deco, project, branch, options.deployed, problems)
+        elif deco.name == "trigger":
+            events += event_triggers(deco, problems)
+    return upstream, events
 
 
 def _topological(graph: Any) -> list[str]:

@@ -25,13 +25,14 @@ from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperato
 
 from airflow_provider_metaflow.flow import MetaflowFlow
 from airflow_provider_metaflow.links import MetaflowTaskLink
+from airflow_provider_metaflow.operators.step import MetaflowStepArguments, step_attributes
 from airflow_provider_metaflow.pod_plan import PodPlan
 
 if TYPE_CHECKING:
     from airflow_provider_metaflow.operators.pod_run import PodStep
 
 
-class MetaflowKubernetesOperator(KubernetesPodOperator):
+class MetaflowKubernetesOperator(MetaflowStepArguments, KubernetesPodOperator):
     """Run one Metaflow step of one run as a Kubernetes pod.
 
     Takes MetaflowStepOperator's arguments (flow, step, inputs, foreach, join_of, split_index,
@@ -79,20 +80,24 @@ class MetaflowKubernetesOperator(KubernetesPodOperator):
         super().__init__(
             cmds=[plan.executable], arguments=[], **{**pod_operator_kwargs(plan), **defaults, **kwargs}
         )
-        self.flow = flow
-        self.step = step
         self.pod_plan = plan
-        self.inputs = tuple(inputs)
-        self.foreach = foreach
-        self.join_of = join_of
-        self.split_index = split_index
-        self.index_path = index_path
-        self.conditional = conditional
-        self.env = dict(env or {})
-        self.environment = dict(environment or {})
-        self.error_retries = error_retries
-        self.decospecs = tuple(decospecs)
-        self.metaflow_conn_id = metaflow_conn_id
+        arguments = step_attributes(
+            flow,
+            step,
+            inputs,
+            foreach,
+            join_of,
+            split_index,
+            index_path,
+            conditional,
+            env,
+            environment,
+            error_retries,
+            decospecs,
+            metaflow_conn_id,
+        )
+        for name, value in arguments.items():
+            setattr(self, name, value)
 
     def execute(self, context: Any) -> Any:
         from airflow_provider_metaflow.operators.pod_run import PodStep

@@ -19,7 +19,26 @@ if TYPE_CHECKING:
     from metaflow_extensions.airflow_provider_metaflow.plugins.contract import TaskResult
 
 
-class MetaflowStepOperator(BaseOperator):
+class MetaflowStepArguments:
+    """What every Metaflow step operator keeps of its arguments (see `step_attributes`), whether
+    it runs the step as a local process or as a pod."""
+
+    flow: MetaflowFlow
+    step: str
+    inputs: tuple[str, ...]
+    foreach: str | None
+    join_of: str | None
+    split_index: int | None
+    index_path: Sequence[int] | None
+    conditional: bool
+    env: dict[str, str]
+    environment: dict[str, str]
+    error_retries: int
+    decospecs: tuple[str, ...]
+    metaflow_conn_id: str | None
+
+
+class MetaflowStepOperator(MetaflowStepArguments, BaseOperator):
     """Run one Metaflow step of one run as a local child process.
 
     The Metaflow run id is derived from (dag_id, Airflow run_id) and the task id from the map
@@ -52,21 +71,7 @@ class MetaflowStepOperator(BaseOperator):
     ui_color = "#eaf4fc"
     operator_extra_links = (MetaflowTaskLink(),)
     _task_run: StepTaskRun | None = None  # set while executing, for on_kill
-
-    flow: MetaflowFlow
-    step: str
-    inputs: tuple[str, ...]
-    foreach: str | None
-    join_of: str | None
-    split_index: int | None
-    index_path: Sequence[int] | None
-    conditional: bool
-    env: dict[str, str]
-    environment: dict[str, str]
     compute_resources: dict[str, Any]
-    error_retries: int
-    decospecs: tuple[str, ...]
-    metaflow_conn_id: str | None
 
     def __init__(
         self,
@@ -92,20 +97,22 @@ class MetaflowStepOperator(BaseOperator):
         # and tracks init kwargs and XCom dependencies for each attribute: none applies to these
         # names while __init__ runs, and the per-attribute cost is paid by every task on every parse.
         vars(self).update(
-            flow=flow,
-            step=step,
-            inputs=tuple(inputs),
-            foreach=foreach,
-            join_of=join_of,
-            split_index=split_index,
-            index_path=index_path,
-            conditional=conditional,
-            env=dict(env or {}),
-            environment=dict(environment or {}),
+            step_attributes(
+                flow,
+                step,
+                inputs,
+                foreach,
+                join_of,
+                split_index,
+                index_path,
+                conditional,
+                env,
+                environment,
+                error_retries,
+                decospecs,
+                metaflow_conn_id,
+            ),
             compute_resources=dict(compute_resources or {}),
-            error_retries=error_retries,
-            decospecs=tuple(decospecs),
-            metaflow_conn_id=metaflow_conn_id,
         )
 
     def execute(self, context: Any) -> Any:
@@ -126,3 +133,36 @@ class MetaflowStepOperator(BaseOperator):
     def on_kill(self) -> None:
         if self._task_run is not None:
             self._task_run.kill()
+
+
+def step_attributes(
+    flow: MetaflowFlow,
+    step: str,
+    inputs: Sequence[str],
+    foreach: str | None,
+    join_of: str | None,
+    split_index: int | None,
+    index_path: Sequence[int] | None,
+    conditional: bool,
+    env: Mapping[str, str] | None,
+    environment: Mapping[str, str] | None,
+    error_retries: int,
+    decospecs: Sequence[str],
+    metaflow_conn_id: str | None,
+) -> dict[str, Any]:
+    """The Metaflow arguments every step operator keeps (local process or pod), normalised."""
+    return {
+        "flow": flow,
+        "step": step,
+        "inputs": tuple(inputs),
+        "foreach": foreach,
+        "join_of": join_of,
+        "split_index": split_index,
+        "index_path": index_path,
+        "conditional": conditional,
+        "env": dict(env or {}),
+        "environment": dict(environment or {}),
+        "error_retries": error_retries,
+        "decospecs": tuple(decospecs),
+        "metaflow_conn_id": metaflow_conn_id,
+    }

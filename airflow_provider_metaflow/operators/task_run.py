@@ -16,6 +16,11 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_metaflow.backends.base import StepLaunch
 from airflow_provider_metaflow.backends.local import LocalStepBackend, ProcessKilled, StepFailed
 from airflow_provider_metaflow.operators.flow_run import locate_flow_run
+from airflow_provider_metaflow.operators.run_triggers import (
+    announce_run,
+    event_parameter_values,
+    upstream_runs,
+)
 from airflow_provider_metaflow.operators.upstream import XCOM_NEXT_STEPS_KEY, XCOM_PATHSPEC_KEY, Upstream
 from airflow_provider_metaflow.runtime.attempts import AttemptPlan, AttemptsExhausted, plan_attempt
 from airflow_provider_metaflow.runtime.command import (
@@ -174,7 +179,7 @@ class StepTaskRun:
             flow_file,
             tuple(self.flow.configs),
             config_file,
-            tuple(self.flow.top_level_options),
+            (*self.flow.top_level_options, *self._trigger_options()),
             self.operator.decospecs,
         )
         invocation = StepInvocation(
@@ -225,15 +230,23 @@ class StepTaskRun:
         self.log.info("%s", line.decode(errors="replace"))
 
     def publish(self, result: contract.TaskResult) -> None:
-        """Tell downstream tasks (and the UI link) which task ran and what it chose."""
+        """Tell downstream tasks (and the UI link) which task ran and what it chose, and flows
+        waiting for this one (the end step's Asset) which run finished."""
         self.ti.xcom_push(key=XCOM_PATHSPEC_KEY, value=result.pathspec)
         self.ti.xcom_push(key=XCOM_NEXT_STEPS_KEY, value=result.next_steps)
+        announce_run(self.operator, self.context, result.pathspec)
 
     def kill(self) -> None:
         """Called from Airflow's SIGTERM handler: never blocks."""
         self._killed = True
         if self._backend is not None:
             self._backend.kill()
+
+    def _trigger_options(self) -> list[str]:
+        """`--trigger PATHSPEC` for each upstream run that started this DAG run."""
+        if not (self.flow.trigger_assets or self.flow.trigger_sensors):
+            return []
+        return [option for run in upstream_runs(self.flow, self.context) for option in ("--trigger", run)]
 
     def worker_environment(self) -> dict[str, str]:
         """The environment of a Metaflow process this task starts on the worker."""
@@ -242,7 +255,8 @@ class StepTaskRun:
         )
 
     def _init_arguments(self) -> list[str]:
-        values = self._parameter_values(self.context.get("params") or {})
+        params = {**(self.context.get("params") or {}), **event_parameter_values(self.flow, self.context)}
+        values = self._parameter_values(params)
         self.log.info("Parameters of run %s: %s", self.run_id, ", ".join(values) or "none")
         return init_arguments(self.run_id, PARAMETERS_TASK_ID, values, self.tags)
 

@@ -74,6 +74,7 @@ class MetaflowFlowSensor(BaseSensorOperator):
         "flow_name",
         "run_id",
         "tags",
+        "project",
         "project_branch",
         "namespace",
         "finished_after",

@@ -186,6 +186,18 @@ class AirflowRestClient:
         data = self._call("POST", _path("dags", dag_id, "dagRuns"), json=body)
         return str(data["dag_run_id"])
 
+    def dag_runs(self, dag_id: str) -> list[DagRun]:
+        """Every run of a DAG, manual, scheduled or started by Assets."""
+        return [_dag_run(item) for item in self._paged(_path("dags", dag_id, "dagRuns"), "dag_runs")]
+
+    def create_asset_event(self, name: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Update the Asset of this name, as a producer task's outlet would (DAGs scheduled on it run)."""
+        assets = self._call("GET", "/assets", params={"name_pattern": name})["assets"]
+        (asset,) = [item for item in assets if item["name"] == name]
+        return dict(
+            self._call("POST", "/assets/events", json={"asset_id": asset["id"], "extra": dict(extra or {})})
+        )
+
     def get_dag_run(self, dag_id: str, run_id: str) -> DagRun:
         return _dag_run(self._call("GET", _path("dags", dag_id, "dagRuns", run_id)))
 

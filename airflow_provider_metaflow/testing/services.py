@@ -336,13 +336,25 @@ class AirflowServices:
             )
         return completed
 
+    def _reserialize(self, attempts: int = 3) -> None:
+        """`airflow dags reserialize`, again if it raced the dag-processor inserting the same new
+        DAG (SQLite reports a UNIQUE constraint failure; the next pass finds the row and updates it)."""
+        for attempt in range(attempts):
+            try:
+                self.run_cli("dags", "reserialize")
+                return
+            except ServicesError as error:
+                if "UNIQUE constraint failed" not in str(error) or attempt == attempts - 1:
+                    raise
+                time.sleep(1.0)
+
     def register_dags(self, *dag_ids: str, timeout: float = 60.0) -> None:
         """Serialize the DAG files now, wait until the API lists each DAG, and unpause it.
 
         Without this a new file waits for the dag-processor's next folder scan. A DAG file that
         fails to import raises ServicesError with Airflow's stack trace.
         """
-        self.run_cli("dags", "reserialize")
+        self._reserialize()
         deadline = time.monotonic() + timeout
         missing = list(dag_ids)
         while missing:

@@ -14,7 +14,10 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_metaflow.hooks.metaflow import MetaflowHook
-from airflow_provider_metaflow.sensors.query import MATCHED, NEVER, RunQuery, aexecute_query
+from airflow_provider_metaflow.sensors.query import MATCHED, NEVER, QueryFailed, RunQuery, aexecute_query
+
+# Failed checks in a row (not "no run yet": the check itself failed) before the sensor fails.
+MAX_FAILED_CHECKS_IN_A_ROW = 3
 
 ERROR = "error"
 
@@ -55,8 +58,24 @@ class MetaflowFlowTrigger(BaseTrigger):
             # The connection lookup is synchronous: keep it off the event loop.
             hook = MetaflowHook(self.metaflow_conn_id)
             environment = await asyncio.to_thread(hook.metaflow_environment)
+            failures = 0
             while True:
-                answer = await aexecute_query(query, environment)
+                try:
+                    answer = await aexecute_query(query, environment)
+                except QueryFailed as failed:  # a passing outage (the metadata service, S3)
+                    failures += 1
+                    if failures >= MAX_FAILED_CHECKS_IN_A_ROW:
+                        raise
+                    self.log.warning(
+                        "Checking for a run of %s failed (%d in a row, giving up at %d): %s",
+                        query.flow,
+                        failures,
+                        MAX_FAILED_CHECKS_IN_A_ROW,
+                        failed,
+                    )
+                    await asyncio.sleep(self.poke_interval)
+                    continue
+                failures = 0
                 if answer.status == MATCHED:
                     yield TriggerEvent(
                         {"status": MATCHED, "pathspec": answer.pathspec, "reason": answer.reason}

@@ -1,7 +1,6 @@
-from metaflow import FlowSpec, Parameter, parallel, step, trigger
+from metaflow import FlowSpec, Parameter, parallel, step
 
 
-@trigger(event="data_ready")
 class UnsupportedFlow(FlowSpec):
     """Several things the compiler must refuse, all in one flow, reported together."""
 

@@ -104,3 +104,24 @@ def test_trigger_serializes_to_its_classpath_and_arguments_without_secrets(
     rebuilt = import_string(classpath)(**kwargs)
     assert rebuilt.serialize() == (classpath, kwargs)
     assert RunQuery.from_json(rebuilt.query) == RunQuery.from_json(trigger.query)
+
+
+def test_a_check_that_keeps_failing_ends_the_trigger_after_three_tries(
+    finished_runs: FinishedRuns, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check that fails (not "no run yet") may be a passing outage: the trigger tries again,
+    and gives up with an error only after three failures in a row."""
+    broken = {
+        "conn_type": "metaflow",
+        "extra": {"environment": json.dumps({"METAFLOW_DEFAULT_METADATA": "nosuch"})},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_BROKEN_METADATA", json.dumps(broken))
+
+    import structlog.testing  # the triggerer's logs go through structlog
+
+    with structlog.testing.capture_logs() as logs:
+        event = asyncio.run(first_event(trigger_for(flow="SensedFlow", metaflow_conn_id="broken_metadata")))
+
+    assert event["status"] == "error" and "QueryFailed" in event["reason"]
+    retries = [str(log["event"]) for log in logs if "failed (" in str(log.get("event"))]
+    assert [message.split("(")[1].split(" ")[0] for message in retries] == ["1", "2"]

@@ -17,7 +17,7 @@ from metaflow.exception import MetaflowException
 from metaflow.tagging_util import validate_tags
 from metaflow.util import get_username
 
-from .deployment import DagIdentity, resolve_dag_identity, resolve_token
+from .deployment import DagIdentity, is_deployed, resolve_dag_identity, resolve_token
 from .metaflow_adapter import upload_code_package
 
 _VALID_DAG_ID = re.compile(r"\A(?=.*[a-zA-Z0-9])[a-zA-Z0-9_.\-]{1,250}\Z")
@@ -162,6 +162,7 @@ def create(
         is_paused_upon_creation=True if is_paused_upon_creation else None,
         metaflow_conn_id=metaflow_conn_id,
         deferrable_pods=deferrable,
+        deployed=lambda dag_id: is_deployed(obj.flow_datastore, dag_id),
     )
     try:
         plan = plan_flow(obj.flow, obj.graph, flow_file, options)

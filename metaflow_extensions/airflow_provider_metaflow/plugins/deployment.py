@@ -97,6 +97,11 @@ def resolve_token(
     return str(token)
 
 
+def is_deployed(flow_datastore: Any, dag_id: str) -> bool:
+    """True when `airflow create` deployed a DAG of this id against this datastore."""
+    return _existing_deployment(flow_datastore, dag_id) is not None
+
+
 def _strip(token: str) -> str:
     return token[len("production:") :] if token.startswith("production:") else token
 

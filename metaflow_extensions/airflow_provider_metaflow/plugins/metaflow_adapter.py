@@ -36,6 +36,14 @@ def flow_decorators(flow: Any) -> Iterator[Any]:
         yield from decorators
 
 
+def project_identity() -> tuple[str | None, str | None]:
+    """(@project's name, its branch) for the flow of this command, or (None, None)."""
+    from metaflow import current
+
+    project = current.get("project_name")
+    return (str(project), str(current.get("branch_name"))) if project else (None, None)
+
+
 def flow_configs(flow: Any) -> dict[str, Any]:
     """Config values as Metaflow resolved them for this command, in Metaflow's own key order."""
     return dict(flow._flow_state[FlowStateItems.CONFIGS] or {})
