@@ -97,3 +97,29 @@ def test_a_schedule_together_with_a_trigger_is_refused_and_nothing_is_written(
     message = failure.value.stdout + failure.value.stderr
     assert "@schedule: is on a flow that also has @trigger or @trigger_on_finish" in message
     assert not dag_file.exists() and not os.path.exists(tmp_path / "home")
+
+
+def test_several_upstream_flows_and_project_qualified_names_each_get_an_asset_or_a_sensor(
+    flow_copy: Any, tmp_path: Path, fresh_datastore: dict[str, str]
+) -> None:
+    create_dag(flow_copy("upstream_flow.py"), tmp_path / "upstream_dag.py", env=fresh_datastore)
+    flow_file = tmp_path / "joint_flow.py"
+    flow_file.write_text(
+        "from metaflow import FlowSpec, step, trigger_on_finish\n\n\n"
+        "@trigger_on_finish(flows=['UpstreamFlow', 'shop.prod.OrdersFlow'])\n"
+        "class JointFlow(FlowSpec):\n"
+        "    @step\n    def start(self):\n        self.next(self.end)\n\n"
+        "    @step\n    def end(self):\n        pass\n\n\n"
+        "if __name__ == '__main__':\n    JointFlow()\n"
+    )
+    dag_file = tmp_path / "joint_dag.py"
+
+    create_dag(flow_file, dag_file, env=fresh_datastore)
+
+    dag = _load(dag_file)
+    assert [asset.name for asset in dag.timetable.asset_condition.objects] == ["metaflow://UpstreamFlow"]
+    sensor = dag.get_task("wait_for_OrdersFlow")  # OrdersFlow was not deployed here
+    assert (sensor.flow_name, sensor.project, sensor.project_branch) == ("OrdersFlow", "shop", "prod")
+    flow = dag.get_task("start").flow
+    assert flow.trigger_assets == ("metaflow://UpstreamFlow",)
+    assert flow.trigger_sensors == ("wait_for_OrdersFlow",)

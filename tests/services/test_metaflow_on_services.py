@@ -16,6 +16,7 @@ import pytest
 from pod_cluster import METAFLOW_CONN_ID, PodCluster, canonical, run_artifacts
 from process_helpers import is_alive, wait_dead
 
+from airflow_provider_metaflow.runtime.ids import metaflow_run_id
 from airflow_provider_metaflow.testing import create_dag, run_flow_locally, task_artifacts
 from airflow_provider_metaflow.testing.rest import AirflowRestClient
 from airflow_provider_metaflow.testing.services import AirflowServices
@@ -107,6 +108,15 @@ def services(
     shutil.copy(FLOWS / "pod_foreach_flow.py", flows / "pod_foreach_flow.py")
     create_dag(
         flows / "pod_foreach_flow.py",
+        dags / "pod_foreach_sync_dag.py",
+        "--metaflow-conn-id",
+        METAFLOW_CONN_ID,
+        name="PodForeachSync",
+        top_level=["--with", "kubernetes"],
+        env=pod_cluster.metaflow_env,
+    )
+    create_dag(
+        flows / "pod_foreach_flow.py",
         dags / "pod_foreach_deferred_dag.py",
         "--deferrable",
         "--metaflow-conn-id",
@@ -132,8 +142,6 @@ def rest(services: AirflowServices) -> AirflowRestClient:
 
 def _metaflow_run(flow_name: str, airflow_run_id: str, dag_id: str | None = None) -> Any:
     from metaflow import Run
-
-    from airflow_provider_metaflow.runtime.ids import metaflow_run_id
 
     return Run(f"{flow_name}/{metaflow_run_id(dag_id or flow_name, airflow_run_id)}", _namespace_check=False)
 
@@ -317,6 +325,21 @@ def _no_leftover_pid_files(tmp_path: Path) -> Iterator[None]:
         path.unlink()
 
 
+def test_pod_steps_in_sync_mode_run_under_the_real_scheduler_and_match_the_local_run(
+    rest: AirflowRestClient, pod_cluster: PodCluster, tmp_path: Path
+) -> None:
+    conf = {"scale": 5}
+    run_id = _finish(rest, "PodForeachSync", conf)
+
+    flow_file = tmp_path / "pod_foreach_flow.py"
+    shutil.copy(FLOWS / "pod_foreach_flow.py", flow_file)
+    remote = run_artifacts(
+        f"PodForeachFlow/{metaflow_run_id('PodForeachSync', run_id)}", pod_cluster.metaflow_env
+    )
+    assert remote["artifacts"] == canonical(task_artifacts(run_flow_locally(flow_file, conf)))
+    assert all(output.startswith("squaring") for output in remote["stdout"]["square"])
+
+
 def test_pod_steps_in_deferrable_mode_wait_in_the_triggerer_and_match_the_local_run(
     rest: AirflowRestClient, pod_cluster: PodCluster, tmp_path: Path
 ) -> None:
@@ -337,8 +360,6 @@ def test_pod_steps_in_deferrable_mode_wait_in_the_triggerer_and_match_the_local_
     assert "deferred" in seen_states, "no pod step ever waited in the triggerer"
     flow_file = tmp_path / "pod_foreach_flow.py"
     shutil.copy(FLOWS / "pod_foreach_flow.py", flow_file)
-    from airflow_provider_metaflow.runtime.ids import metaflow_run_id
-
     pathspec = f"PodForeachFlow/{metaflow_run_id('PodForeachDeferred', run_id)}"
     remote = run_artifacts(pathspec, pod_cluster.metaflow_env)
     assert remote["artifacts"] == canonical(task_artifacts(run_flow_locally(flow_file, conf)))
