@@ -7,6 +7,7 @@ discovery can import this package without importing Airflow or Metaflow.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_metaflow.version import __version__
@@ -51,10 +52,18 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY_NAMES.get(name)
-    if module_name is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
+def lazy_attributes(package: str, names: dict[str, str], namespace: dict[str, Any]) -> Callable[[str], Any]:
+    """A PEP 562 `__getattr__` that imports `names[name]` on first use and caches it in `namespace`."""
+
+    def load(name: str) -> Any:
+        module_name = names.get(name)
+        if module_name is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module_name), name)
+        namespace[name] = value
+        return value
+
+    return load
+
+
+__getattr__ = lazy_attributes(__name__, _LAZY_NAMES, globals())

@@ -15,9 +15,9 @@ every run (the plugin), and they pull in httpx and aiohttp.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from airflow_provider_metaflow import lazy_attributes
 from airflow_provider_metaflow.testing.environment import TestEnvironment, configure
 from airflow_provider_metaflow.testing.runner import (
     DagRunResult,
@@ -60,10 +60,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY_NAMES.get(name)
-    if module_name is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY_NAMES, globals())
