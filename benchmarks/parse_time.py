@@ -215,6 +215,17 @@ def run_worker(paths: list[Path], env: dict[str, str], pre_import: bool) -> dict
     sys.exit(f"worker failed ({result.returncode}):\n{result.stdout}{result.stderr}")
 
 
+def write_local_settings(airflow_home: Path) -> None:
+    """The deployment option for this provider's import cost: Airflow imports
+    ``$AIRFLOW_HOME/config/airflow_local_settings.py`` when it starts, in every process, so the DAG
+    processor's parsing children inherit what it imports."""
+    config = airflow_home / "config"
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "airflow_local_settings.py").write_text(
+        "import airflow_provider_metaflow.operators.foreach  # noqa: F401  (imports the step operator too)\n"
+    )
+
+
 BYTECODE_MODES = ("all", "modules", "none")
 
 
@@ -263,6 +274,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="all",
         help="what loads from bytecode: all (default), modules (DAG files compile on every load), "
         "none (no cache is written: DAG files and uncached modules compile on every load)",
+    )
+    parser.add_argument(
+        "--local-settings",
+        action="store_true",
+        help="import this provider's operators in airflow_local_settings.py, which every Airflow process "
+        "imports at start, so forked parsing children inherit them (the documented deployment option)",
     )
     parser.add_argument("--worker", nargs="+", metavar="DAG_FILE", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -347,6 +364,8 @@ def main(argv: list[str] | None = None) -> None:
         flows.mkdir()
         dags.mkdir()
         env = bytecode_environment(bench_environment(root, dags), root, args.bytecode)
+        if args.local_settings:
+            write_local_settings(Path(env["AIRFLOW_HOME"]))
 
         files: dict[tuple[Case, str], Path] = {}
         for case in cases:
@@ -399,7 +418,8 @@ def main(argv: list[str] | None = None) -> None:
     print("warm = a second load of the same file in the same process (modules already imported).")
     print(
         f"Airflow's airflow.* imports pre-imported before forking: {yes_no(args.pre_import)}; "
-        f"bytecode: {args.bytecode}."
+        f"bytecode: {args.bytecode}; provider imported in airflow_local_settings: "
+        f"{yes_no(args.local_settings)}."
     )
     print(
         "Cold `from airflow.dag_processing.dagbag import DagBag` (not included above): "

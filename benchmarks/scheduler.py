@@ -16,6 +16,7 @@ Timings are printed, never asserted.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
@@ -39,7 +40,33 @@ SETTINGS_THAT_MATTER = (
     "[scheduler] task_queued_timeout and the executor's heartbeat: how soon a queued task starts",
     "[core] max_active_tasks_per_dag / the DAG's max_active_tasks (--max-workers at create)",
     "[core] execute_tasks_new_python_interpreter: a new interpreter per task instead of a fork",
+    "[workers] min_heartbeat_interval (5 s): how long a task's supervisor can wait before it notices that "
+    "its task process ended, which holds the worker slot "
+    "(try --airflow-config workers.min_heartbeat_interval=1)",
 )
+
+
+def busy_cpu_seconds() -> float:
+    """CPU time the whole machine spent busy since boot (Linux /proc/stat): all processes, all cores.
+
+    The DAG runs are spread over Airflow's services, their task processes and the step processes, so
+    the machine-wide figure is the one that adds them all up; the benchmark wants a quiet machine.
+    """
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(value) for value in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def airflow_settings(assignments: list[str]) -> dict[str, str]:
+    """`section.key=value` options as Airflow's AIRFLOW__SECTION__KEY environment variables."""
+    settings = {}
+    for assignment in assignments:
+        name, separator, value = assignment.partition("=")
+        section, dot, key = name.partition(".")
+        if not (separator and dot and section and key):
+            sys.exit(f"--airflow-config {assignment!r}: expected SECTION.KEY=VALUE")
+        settings[f"AIRFLOW__{section.upper()}__{key.upper()}"] = value
+    return settings
 
 
 @dataclass(frozen=True)
@@ -82,62 +109,80 @@ if __name__ == "__main__":
 """
 
 
-def noop_dags(steps: int, width: int) -> str:
-    """The same shapes as no-op PythonOperators: Airflow's own cost per task."""
-    chain = " >> ".join(f"PythonOperator(task_id='s{i}', python_callable=noop)" for i in range(steps))
-    return f"""from airflow.providers.standard.operators.python import PythonOperator
+def baseline_dags(steps: int, width: int) -> str:
+    """The same shapes as PythonOperators. `noop_*` tasks do nothing: Airflow's own cost per task.
+    `sleep_*` tasks sleep for the DAG run's `seconds` (the benchmark passes the mean step process
+    time): Airflow's cost for tasks as long as the flow's, with none of this provider's work."""
+    chain = " >> ".join(f"PythonOperator(task_id='s{i}', python_callable=work)" for i in range(steps))
+    return f"""import time
+
+from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG
 
 
-def noop(*args):
+def noop(*args, **context):
     return None
+
+
+def pause(*args, **context):
+    time.sleep(float(context["dag_run"].conf.get("seconds", 0)))
 
 
 def splits():
     return [[i] for i in range({width})]
 
 
-with DAG("noop_linear", schedule=None, max_active_tasks=100):
-    {chain}
+for kind, work in (("noop", noop), ("sleep", pause)):
+    with DAG(f"{{kind}}_linear", schedule=None, max_active_tasks=100):
+        {chain}
 
-with DAG("noop_foreach", schedule=None, max_active_tasks=100):
-    start = PythonOperator(task_id="start", python_callable=splits)
-    body = PythonOperator.partial(task_id="body", python_callable=noop).expand(op_args=start.output)
-    start >> body >> PythonOperator(task_id="join", python_callable=noop) >> PythonOperator(
-        task_id="end", python_callable=noop
-    )
+    with DAG(f"{{kind}}_foreach", schedule=None, max_active_tasks=100):
+        start = PythonOperator(task_id="start", python_callable=splits)
+        body = PythonOperator.partial(task_id="body", python_callable=work).expand(op_args=start.output)
+        start >> body >> PythonOperator(task_id="join", python_callable=work) >> PythonOperator(
+            task_id="end", python_callable=work
+        )
 """
 
 
-def time_dag_runs(services: AirflowServices, dag_id: str, repeats: int) -> tuple[list[float], list[float]]:
-    """(DAG run durations, per-task overheads beyond the step process) of `repeats` runs."""
+def time_dag_runs(
+    services: AirflowServices, dag_id: str, repeats: int, conf: dict[str, float] | None = None
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """(DAG run durations, machine CPU seconds, step process durations, overheads beyond the step)."""
     rest = services.rest
-    durations, beyond_step = [], []
+    durations, cpu, step_times, beyond_step = [], [], [], []
     for _ in range(repeats):
-        run_id = rest.trigger_dag_run(dag_id)
+        cpu_before = busy_cpu_seconds()
+        run_id = rest.trigger_dag_run(dag_id, conf=conf)
         run = rest.wait_for_dag_run(dag_id, run_id, timeout=1800)
+        cpu.append(busy_cpu_seconds() - cpu_before)
         if run.state != "success" or run.start_date is None or run.end_date is None:
             sys.exit(f"{dag_id} run {run_id} ended {run.state}")
         durations.append((run.end_date - run.start_date).total_seconds())
-        if dag_id.startswith("noop"):
+        if not dag_id.startswith("Bench"):  # a baseline DAG: no step processes
             continue
         for ti in rest.task_instances(dag_id, run_id):
             if ti.start_date is None or ti.end_date is None or ti.task_id.endswith("__splits"):
                 continue
             step = STEP_TIME.search(rest.task_log(dag_id, run_id, ti.task_id, ti.try_number, ti.map_index))
             if step:
-                beyond_step.append((ti.end_date - ti.start_date).total_seconds() - float(step.group(1)))
-    return durations, beyond_step
+                step_times.append(float(step.group(1)))
+                beyond_step.append((ti.end_date - ti.start_date).total_seconds() - step_times[-1])
+    return durations, cpu, step_times, beyond_step
 
 
-def time_local_runs(flow_file: Path, env: dict[str, str], parallelism: int, repeats: int) -> list[float]:
+def time_local_runs(
+    flow_file: Path, env: dict[str, str], parallelism: int, repeats: int
+) -> tuple[list[float], list[float]]:
+    """(wall times, machine CPU seconds) of `repeats` runs of `python flow.py run`."""
     command = [sys.executable, str(flow_file), "--quiet", "run", f"--max-workers={parallelism}"]
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
-        began = time.perf_counter()
+        cpu_before, began = busy_cpu_seconds(), time.perf_counter()
         subprocess.run(command, cwd=flow_file.parent, env=env, check=True, capture_output=True)
         times.append(time.perf_counter() - began)
-    return times
+        cpu.append(busy_cpu_seconds() - cpu_before)
+    return times, cpu
 
 
 def main() -> None:
@@ -146,6 +191,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--width", type=int, default=50)
     parser.add_argument("--parallelism", type=int, default=4)
+    parser.add_argument(
+        "--airflow-config",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="an Airflow setting for every service, e.g. workers.min_heartbeat_interval=1 (repeatable)",
+    )
     args = parser.parse_args()
     began = time.perf_counter()
     shapes = [Shape("linear", args.steps), Shape("foreach", args.width + 3)]
@@ -162,24 +214,33 @@ def main() -> None:
             flow_file = flows / f"bench_{shape.name}_flow.py"
             flow_file.write_text(sources[shape.name])
             compile_flow(flow_file, dags / f"bench_{shape.name}_dag.py", env)
-        (dags / "noop_dags.py").write_text(noop_dags(args.steps, args.width))
+        (dags / "baseline_dags.py").write_text(baseline_dags(args.steps, args.width))
         metaflow_env = {name: value for name, value in env.items() if name.startswith("METAFLOW_")}
         config = ServicesConfig(
             airflow_home=root / "airflow-services",
             dags_folder=dags,
             parallelism=args.parallelism,
-            extra_env=metaflow_env,
+            extra_env={**metaflow_env, **airflow_settings(args.airflow_config)},
         )
-        rows = []
+        rows, cpu_rows = [], []
         with AirflowServices(config) as services:
-            services.register_dags(*(shape.flow_name for shape in shapes), "noop_linear", "noop_foreach")
+            baselines = [f"{kind}_{shape.name}" for kind in ("noop", "sleep") for shape in shapes]
+            services.register_dags(*(shape.flow_name for shape in shapes), *baselines)
             for shape in shapes:
-                flow_times, beyond_step = time_dag_runs(services, shape.flow_name, args.repeats)
-                noop_times, _ = time_dag_runs(services, f"noop_{shape.name}", args.repeats)
-                local = time_local_runs(
+                flow_times, flow_cpu, step_times, beyond_step = time_dag_runs(
+                    services, shape.flow_name, args.repeats
+                )
+                noop_times, noop_cpu, _, _ = time_dag_runs(services, f"noop_{shape.name}", args.repeats)
+                step_s = statistics.mean(step_times)
+                sleep_times, _, _, _ = time_dag_runs(
+                    services, f"sleep_{shape.name}", args.repeats, conf={"seconds": round(step_s, 3)}
+                )
+                local, local_cpu = time_local_runs(
                     flows / f"bench_{shape.name}_flow.py", env, args.parallelism, args.repeats
                 )
-                flow_s, noop_s, local_s = (statistics.median(t) for t in (flow_times, noop_times, local))
+                flow_s, noop_s, sleep_s, local_s = (
+                    statistics.median(t) for t in (flow_times, noop_times, sleep_times, local)
+                )
                 rows.append(
                     [
                         shape.name,
@@ -187,10 +248,26 @@ def main() -> None:
                         f"{flow_s:.1f}",
                         f"{noop_s:.1f}",
                         f"{flow_s / noop_s:.2f}x",
+                        f"{sleep_s:.1f}",
+                        f"{flow_s / sleep_s:.2f}x",
                         f"{local_s:.1f}",
                         f"{flow_s / local_s:.2f}x",
                         f"{(flow_s - noop_s) / shape.tasks:.2f}",
+                        f"{step_s:.2f}",
                         f"{statistics.mean(beyond_step):.2f}" if beyond_step else "-",
+                    ]
+                )
+                flow_c, noop_c, local_c = (
+                    statistics.median(c) / shape.tasks for c in (flow_cpu, noop_cpu, local_cpu)
+                )
+                cpu_rows.append(
+                    [
+                        shape.name,
+                        f"{flow_c:.2f}",
+                        f"{noop_c:.2f}",
+                        f"{local_c:.2f}",
+                        f"{flow_c - noop_c:.2f}",
+                        f"{(flow_c - noop_c) / local_c:.2f}x",
                     ]
                 )
     print_table(
@@ -200,9 +277,12 @@ def main() -> None:
             "flow DAG s",
             "no-op DAG s",
             "vs no-op",
+            "sleep DAG s",
+            "vs sleep",
             "flow.py run s",
             "vs run",
             "over floor s/task",
+            "step process s",
             "beyond step s/task",
         ],
         rows,
@@ -211,13 +291,38 @@ def main() -> None:
     print(
         f"Medians of {args.repeats} DAG runs each (DagRun start to end, from the REST API), LocalExecutor "
         f"with parallelism {args.parallelism}; `python flow.py run --max-workers {args.parallelism}` timed "
-        "as a whole command. 'over floor' is (flow DAG - no-op DAG) / tasks; 'beyond step' is the mean of "
-        "each Metaflow task instance's duration minus its step process's own duration."
+        "as a whole command. The sleep DAG's tasks sleep for the mean step process time: Airflow's own cost "
+        "for tasks that long. 'over floor' is (flow DAG - no-op DAG) / tasks; 'step process' is the mean "
+        "wall time of a step's Metaflow process (Metaflow's own work, slowed by whatever else runs on the "
+        "machine); 'beyond step' is the mean of each Metaflow task instance's duration minus its step "
+        "process's own duration."
+    )
+    print()
+    print_table(
+        [
+            "flow",
+            "flow DAG cpu s/task",
+            "no-op DAG cpu s/task",
+            "flow.py run cpu s/task",
+            "flow - no-op cpu s/task",
+            "vs flow.py run",
+        ],
+        cpu_rows,
+    )
+    print()
+    print(
+        "CPU: busy CPU seconds of the whole machine during each run (all services, task and step "
+        "processes), median, divided by the tasks of the DAG run. 'flow - no-op' is what running Metaflow "
+        "costs on top of Airflow's own per-task work; 'vs flow.py run' compares it with what Metaflow's "
+        "local runtime spends per task. When the machine has fewer cores than task slots, wall time follows "
+        "CPU time."
     )
     print(f"Goals: beyond step <= {PER_TASK_GOAL_S} s per task; flow DAG <= {RATIO_GOAL}x the no-op DAG.")
     print("Airflow settings that change these figures:")
     for line in SETTINGS_THAT_MATTER:
         print(f"  - {line}")
+    if args.airflow_config:
+        print("Airflow settings given: " + ", ".join(args.airflow_config))
     print(environment_line(began))
 
 

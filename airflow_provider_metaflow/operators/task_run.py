@@ -2,7 +2,7 @@
 
 Imported only when a task runs (never while a DAG file is parsed). Nothing here imports
 Metaflow: the step process itself stores Parameters, saves logs and reports its transition
-and foreach width (runtime.contract), and what upstream tasks decided arrives through XCom
+and foreach width (the extension's contract module), and what upstream tasks decided arrives through XCom
 (operators.upstream).
 """
 
@@ -216,9 +216,7 @@ class StepTaskRun:
             if self._killed:
                 backend.kill()
             try:
-                return backend.run(
-                    launch, lambda _stream, line: self.log.info("%s", line.decode(errors="replace"))
-                )
+                return backend.run(launch, self._log_line)
             except ProcessKilled as stopped:
                 raise AirflowException(f"Metaflow task {launch.pathspec} was stopped: {stopped}") from None
             except StepFailed as failed:

@@ -82,7 +82,7 @@ def init_arguments(
     run_id: str, task_id: str, parameter_values: Mapping[str, str], tags: Sequence[str] = ()
 ) -> list[str]:
     """Arguments of Metaflow's `init`, which stores the run's Parameters in RUN/_parameters/TASK
-    for `start` to read. The start step's process runs it (see runtime.contract)."""
+    for `start` to read. The start step's process runs it (see the extension's contract module)."""
     argv = ["--run-id", run_id, "--task-id", task_id]
     for tag in tags:
         argv += ["--tag", tag]
