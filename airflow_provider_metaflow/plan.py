@@ -14,6 +14,10 @@ from typing import Any
 from airflow_provider_metaflow.pod_plan import PodPlan
 
 PLAN_SCHEMA_VERSION = 2
+# Asset URI schemes: `metaflow://[PROJECT/BRANCH/]FLOW` for a flow's successful runs (the end
+# step's outlet, read back by the operators), `metaflow-event://NAME` for @trigger events.
+FLOW_ASSET_SCHEME = "metaflow"
+EVENT_ASSET_SCHEME = "metaflow-event"
 
 
 @dataclass(frozen=True)

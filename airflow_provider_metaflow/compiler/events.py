@@ -22,10 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from airflow_provider_metaflow.compiler.errors import Problem
-from airflow_provider_metaflow.plan import EventTrigger, UpstreamFlow
-
-FLOW_ASSET_SCHEME = "metaflow"
-EVENT_ASSET_SCHEME = "metaflow-event"
+from airflow_provider_metaflow.plan import EVENT_ASSET_SCHEME, FLOW_ASSET_SCHEME, EventTrigger, UpstreamFlow
 
 
 def flow_asset_uri(flow: str, project: str | None = None, branch: str | None = None) -> str:

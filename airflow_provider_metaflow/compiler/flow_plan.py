@@ -51,7 +51,8 @@ def build_plan(flow: Any, graph: Any, flow_file: str, options: DeployOptions) ->
     parameters, parameter_problems = parameter_plans(flow, has_schedule=schedule is not None)
     problems += parameter_problems
     problems += _flow_decorator_problems(flow)
-    upstream, events = _triggers(flow, options, problems)
+    project, branch = project_identity()
+    upstream, events = _triggers(flow, project, branch, options, problems)
     if (upstream or events) and schedule is not None:
         problems.append(
             Problem(
@@ -85,17 +86,17 @@ def build_plan(flow: Any, graph: Any, flow_file: str, options: DeployOptions) ->
         exit_hooks_on_error=_exit_hooks(flow, "on_error"),
         metaflow_conn_id=options.metaflow_conn_id,
         deferrable_pods=options.deferrable_pods,
-        asset_uri=flow_asset_uri(graph.name, *project_identity()),
+        asset_uri=flow_asset_uri(graph.name, project, branch),
         upstream_flows=tuple(upstream),
         event_triggers=tuple(events),
     )
 
 
 def _triggers(
-    flow: Any, options: DeployOptions, problems: list[Problem]
+    flow: Any, project: str | None, branch: str | None, options: DeployOptions, problems: list[Problem]
 ) -> tuple[list[UpstreamFlow], list[EventTrigger]]:
-    """@trigger_on_finish and @trigger, as Assets and sensors (see compiler.events)."""
-    project, branch = project_identity()
+    """@trigger_on_finish and @trigger, as Assets and sensors (see compiler.events); `project`
+    and `branch` are this flow's own, which an upstream flow named without them shares."""
     upstream: list[UpstreamFlow] = []
     events: list[EventTrigger] = []
     for deco in _flow_decorators(flow):

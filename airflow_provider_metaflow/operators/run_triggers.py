@@ -14,8 +14,7 @@ from typing import Any
 
 from airflow_provider_metaflow.flow import MetaflowFlow
 from airflow_provider_metaflow.operators.upstream import XCOM_PATHSPEC_KEY
-
-FLOW_ASSET_PREFIX = "metaflow://"
+from airflow_provider_metaflow.plan import FLOW_ASSET_SCHEME
 
 
 def upstream_runs(flow: MetaflowFlow, context: Mapping[str, Any]) -> list[str]:
@@ -45,9 +44,8 @@ def event_parameter_values(flow: MetaflowFlow, context: Mapping[str, Any]) -> di
 
 def announce_run(operator: Any, context: Mapping[str, Any], pathspec: str) -> None:
     """Put the run's pathspec on the flow Assets this task updates (the end step's outlets)."""
-    outlets = [
-        asset for asset in getattr(operator, "outlets", ()) if _name(asset).startswith(FLOW_ASSET_PREFIX)
-    ]
+    prefix = f"{FLOW_ASSET_SCHEME}://"
+    outlets = [asset for asset in getattr(operator, "outlets", ()) if _name(asset).startswith(prefix)]
     if not outlets:
         return
     flow_name, run_id = pathspec.split("/")[:2]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_metaflow.backends.base import StepLaunch
@@ -179,7 +180,7 @@ class StepTaskRun:
             flow_file,
             tuple(self.flow.configs),
             config_file,
-            (*self.flow.top_level_options, *self._trigger_options()),
+            (*self.flow.top_level_options, *self._trigger_options),
             self.operator.decospecs,
         )
         invocation = StepInvocation(
@@ -240,8 +241,10 @@ class StepTaskRun:
         if self._backend is not None:
             self._backend.kill()
 
+    @cached_property
     def _trigger_options(self) -> list[str]:
-        """`--trigger PATHSPEC` for each upstream run that started this DAG run."""
+        """`--trigger PATHSPEC` for each upstream run that started this DAG run (read once per
+        try: a recursive step launches many tasks)."""
         if not (self.flow.trigger_assets or self.flow.trigger_sensors):
             return []
         return [option for run in upstream_runs(self.flow, self.context) for option in ("--trigger", run)]
