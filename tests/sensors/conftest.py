@@ -12,7 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sensor_helpers import OTHER_USER, FinishedRuns, FlowProcess, GatedRuns, RunInfo, finished_at
+from flow_process import FlowProcess
+from sensor_helpers import OTHER_USER, FinishedRuns, GatedRuns, RunInfo, finished_at
 
 from airflow_provider_metaflow.testing import TestEnvironment
 
@@ -29,11 +30,12 @@ def sensor_flows(test_env: TestEnvironment) -> Path:
 
 @pytest.fixture(scope="session")
 def finished_runs(sensor_flows: Path) -> FinishedRuns:
-    def run(flow: str, *args: str, top_level: Sequence[str] = (), **env: str) -> RunInfo:
+    def run(
+        flow: str, *args: str, top_level: Sequence[str] = (), succeed: bool = True, **env: str
+    ) -> RunInfo:
         process = FlowProcess(sensor_flows / flow, *args, top_level=top_level, env=env)
         try:
-            process.finish()
-            pathspec = process.pathspec()
+            pathspec = process.finish(succeed=succeed)
         finally:
             process.stop()
         return RunInfo(pathspec, finished_at(pathspec))
@@ -49,7 +51,7 @@ def finished_runs(sensor_flows: Path) -> FinishedRuns:
     with ThreadPoolExecutor(max_workers=3) as pool:
         sensed_runs = pool.submit(sensed)
         project_runs = pool.submit(project)
-        failed = pool.submit(run, "failing_flow.py")
+        failed = pool.submit(run, "failing_flow.py", succeed=False)
         tagged, plain = sensed_runs.result()
         feature, user = project_runs.result()
         failed_run = failed.result()

@@ -5,12 +5,8 @@ The example DAG of docs/sensors.md is checked here too."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from flow_process import FlowProcess
 
 from airflow_provider_metaflow import MetaflowFlowSensor
 from airflow_provider_metaflow.testing import TestEnvironment
@@ -117,53 +114,6 @@ with DAG(dag_id={CONNECTION_DAG_ID!r}, schedule=None, params={{"pathspec": "", "
 """
 
 
-class BackgroundRun:
-    """`python flow.py run` in its own process group, stopped by the test if still running."""
-
-    def __init__(self, flow_file: Path, *run_args: str, env: dict[str, str] | None = None) -> None:
-        self.run_id_file = flow_file.parent / f"{uuid.uuid4().hex}.run_id"
-        self.output = flow_file.parent / f"{self.run_id_file.stem}.log"
-        argv = [sys.executable, str(flow_file), "--quiet", "run", "--run-id-file", str(self.run_id_file)]
-        with open(self.output, "wb") as log:
-            self.process = subprocess.Popen(  # noqa: S603 - argv list
-                [*argv, *run_args],
-                cwd=flow_file.parent,
-                env={**os.environ, **(env or {})},
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.flow_name = _flow_class(flow_file)
-
-    def pathspec(self, timeout: float = 60.0) -> str:
-        """The run's pathspec, once Metaflow has registered the run."""
-        deadline = time.monotonic() + timeout
-        while not (self.run_id_file.exists() and self.run_id_file.read_text().strip()):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"no run id from {self.flow_name}:\n{self.output.read_text()}")
-            time.sleep(0.05)
-        return f"{self.flow_name}/{self.run_id_file.read_text().strip()}"
-
-    def finish(self, timeout: float = 120.0) -> str:
-        """Wait for a successful end; the run's pathspec."""
-        status = self.process.wait(timeout=timeout)
-        assert status == 0, f"{self.flow_name} run failed:\n{self.output.read_text()}"
-        return self.pathspec()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-
-def _flow_class(flow_file: Path) -> str:
-    for line in flow_file.read_text().splitlines():
-        if line.startswith("class ") and "(FlowSpec)" in line:
-            return line.split()[1].split("(")[0]
-    raise AssertionError(f"no FlowSpec class in {flow_file}")
-
-
 @dataclass(frozen=True)
 class SensorDeployment:
     services: AirflowServices
@@ -192,9 +142,9 @@ def deployment(
         shutil.copy(SENSOR_FLOWS / name, other_root / name)
     in_other_root = {"METAFLOW_DATASTORE_SYSROOT_LOCAL": str(other_root)}
     started = [
-        BackgroundRun(other_root / "sensed_flow.py", env=in_other_root),
-        BackgroundRun(gated_flow, "--tag", "known-flow", "--gate", str(open_gate)),
-        BackgroundRun(other_root / "gated_flow.py", "--gate", str(open_gate), env=in_other_root),
+        FlowProcess(other_root / "sensed_flow.py", env=in_other_root),
+        FlowProcess(gated_flow, "--tag", "known-flow", "--gate", str(open_gate)),
+        FlowProcess(other_root / "gated_flow.py", "--gate", str(open_gate), env=in_other_root),
     ]
     try:
         dags = airflow_services.config.dags_folder
@@ -211,9 +161,9 @@ def deployment(
 
 
 @pytest.fixture
-def background_runs() -> Iterator[list[BackgroundRun]]:
+def background_runs() -> Iterator[list[FlowProcess]]:
     """Runs a test starts; stopped when the test ends, whatever its outcome."""
-    started: list[BackgroundRun] = []
+    started: list[FlowProcess] = []
     try:
         yield started
     finally:
@@ -262,14 +212,14 @@ def _shown(logs: dict[str, str]) -> str:
 
 
 def test_deferred_sensor_frees_its_worker_slot_and_resumes_with_the_pathspec(
-    deployment: SensorDeployment, background_runs: list[BackgroundRun], tmp_path: Path
+    deployment: SensorDeployment, background_runs: list[FlowProcess], tmp_path: Path
 ) -> None:
     rest = deployment.rest
     tag = f"deferred-{uuid.uuid4().hex[:8]}"
     run_id = rest.trigger_dag_run(DEFERRED_DAG_ID, conf={"tag": tag})
     _wait_for_ti_state(rest, DEFERRED_DAG_ID, run_id, "wait", "deferred")
 
-    gated = BackgroundRun(deployment.gated_flow, "--tag", tag, "--gate", str(tmp_path / "gate"))
+    gated = FlowProcess(deployment.gated_flow, "--tag", tag, "--gate", str(tmp_path / "gate"))
     background_runs.append(gated)
     pathspec = gated.pathspec()
     slots_run = rest.trigger_dag_run(SLOTS_DAG_ID, conf={"folder": str(tmp_path / "slots")})
@@ -326,7 +276,7 @@ def rest_connection(deployment: SensorDeployment) -> Iterator[str]:
 def test_sensors_read_runs_through_a_connection_made_over_rest_and_no_log_shows_its_secrets(
     deployment: SensorDeployment,
     rest_connection: str,
-    background_runs: list[BackgroundRun],
+    background_runs: list[FlowProcess],
     tmp_path: Path,
 ) -> None:
     rest = deployment.rest
@@ -335,7 +285,7 @@ def test_sensors_read_runs_through_a_connection_made_over_rest_and_no_log_shows_
 
     run_id = rest.trigger_dag_run(CONNECTION_DAG_ID, conf={"pathspec": pathspec, "tag": tag})
     _wait_for_ti_state(rest, CONNECTION_DAG_ID, run_id, "wait_in_triggerer", "deferred")
-    gated = BackgroundRun(
+    gated = FlowProcess(
         deployment.other_root / "gated_flow.py",
         *("--tag", tag, "--gate", str(tmp_path / "gate")),
         env={"METAFLOW_DATASTORE_SYSROOT_LOCAL": str(deployment.other_root)},
