@@ -68,12 +68,13 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "Metaflow",
                 "python-modules": [
+                    "airflow_provider_metaflow.operators.base",
                     "airflow_provider_metaflow.operators.step",
                     "airflow_provider_metaflow.operators.foreach",
                     "airflow_provider_metaflow.operators.exit_hook",
                     "airflow_provider_metaflow.operators.splits",
                     "airflow_provider_metaflow.operators.loop",
-                    "airflow_provider_metaflow.operators.kubernetes",
+                    "airflow_provider_metaflow.backends.kubernetes.operator",
                 ],
             }
         ],

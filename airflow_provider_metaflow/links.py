@@ -55,7 +55,7 @@ class MetaflowTaskLink(BaseOperatorLink):
             return ""
         from airflow.sdk.execution_time.xcom import XCom
 
-        from airflow_provider_metaflow.operators.upstream import XCOM_PATHSPEC_KEY
+        from airflow_provider_metaflow.execution.upstream import XCOM_PATHSPEC_KEY
 
         pathspec = XCom.get_value(ti_key=ti_key, key=XCOM_PATHSPEC_KEY)
         if not isinstance(pathspec, str):  # the task failed before its step ran, or never ran

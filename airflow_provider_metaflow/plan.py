@@ -13,7 +13,7 @@ from typing import Any
 
 from airflow_provider_metaflow.pod_plan import PodPlan
 
-PLAN_SCHEMA_VERSION = 2
+PLAN_SCHEMA_VERSION = 3
 # Asset URI schemes: `metaflow://[PROJECT/BRANCH/]FLOW` for a flow's successful runs (the end
 # step's outlet, read back by the operators), `metaflow-event://NAME` for @trigger events.
 FLOW_ASSET_SCHEME = "metaflow"
@@ -62,6 +62,8 @@ class StepPlan:
     # Decorators attached at `create` with --with or METAFLOW_DECOSPECS (not in the flow's code),
     # as Metaflow decospecs: every process of this step gets them too.
     decospecs: tuple[str, ...] = ()
+    # Where the step runs: an execution backend of backends.registry ("local", "kubernetes").
+    backend: str = "local"
     # With @kubernetes: the step runs as this pod.
     pod: PodPlan | None = None
 

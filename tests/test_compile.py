@@ -244,6 +244,7 @@ def test_step_decorators_that_cannot_run_here_are_named_with_a_remedy(decorator:
 
     from airflow_provider_metaflow.compiler.errors import FlowCompileError
     from airflow_provider_metaflow.compiler.flow_plan import DeployOptions, build_plan
+    from metaflow_extensions.airflow_provider_metaflow.plugins import metaflow_deploy_adapter
 
     deco = getattr(metaflow, decorator)
 
@@ -262,7 +263,13 @@ def test_step_decorators_that_cannot_run_here_are_named_with_a_remedy(decorator:
             pass
 
     with pytest.raises(FlowCompileError) as failure:
-        build_plan(CloudFlow, FlowGraph(CloudFlow), "/flows/cloud.py", DeployOptions(dag_id="CloudFlow"))
+        build_plan(
+            CloudFlow,
+            FlowGraph(CloudFlow),
+            "/flows/cloud.py",
+            DeployOptions(dag_id="CloudFlow"),
+            metaflow_deploy_adapter,
+        )
 
     (problem,) = failure.value.problems
     assert problem.where == f"step 'train' @{decorator}"

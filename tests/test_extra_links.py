@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_metaflow.execution.upstream import XCOM_PATHSPEC_KEY
 from airflow_provider_metaflow.get_provider_info import get_provider_info
 from airflow_provider_metaflow.links import MetaflowTaskLink, metaflow_ui_base_url, metaflow_ui_url
 from airflow_provider_metaflow.operators.foreach import MetaflowForeachOperator
 from airflow_provider_metaflow.operators.step import MetaflowStepOperator
-from airflow_provider_metaflow.operators.task_run import XCOM_PATHSPEC_KEY
 from airflow_provider_metaflow.testing import create_dag, run_dag
 from airflow_provider_metaflow.version_compat import get_dagbag_class
 

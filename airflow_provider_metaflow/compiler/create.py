@@ -8,13 +8,16 @@ import tempfile
 from typing import Any
 
 from airflow_provider_metaflow.compiler.flow_plan import DeployOptions, build_plan
+from airflow_provider_metaflow.compiler.metaflow_view import MetaflowView
 from airflow_provider_metaflow.compiler.render import render_dag
 from airflow_provider_metaflow.plan import FlowPlan
 
 
-def plan_flow(flow: Any, graph: Any, flow_file: str, options: DeployOptions) -> FlowPlan:
+def plan_flow(
+    flow: Any, graph: Any, flow_file: str, options: DeployOptions, metaflow: MetaflowView
+) -> FlowPlan:
     """The flow's plan; raises FlowCompileError, listing every problem, before anything is written."""
-    return build_plan(flow, graph, os.path.abspath(flow_file), options)
+    return build_plan(flow, graph, os.path.abspath(flow_file), options, metaflow)
 
 
 def render_checked(plan: FlowPlan, dag_file: str) -> str:

@@ -42,16 +42,16 @@ def _part(name: str) -> str:
 
 
 def upstream_flows(
-    decorator: Any,
+    triggers: list[Any],
     project: str | None,
     branch: str | None,
     deployed: Callable[[str], bool],
     problems: list[Problem],
 ) -> list[UpstreamFlow]:
-    """`deployed(dag_id) -> bool` tells whether this provider deployed a DAG of that id."""
-    decorator.format_deploytime_value()
+    """@trigger_on_finish's triggers (deploy-time values evaluated). `deployed(dag_id) -> bool`
+    tells whether this provider deployed a DAG of that id."""
     found = []
-    for trigger in decorator.triggers:
+    for trigger in triggers:
         if not isinstance(trigger, dict) or "flow" not in trigger:
             problems.append(_unmappable("@trigger_on_finish", f"names {trigger!r}"))
             continue
@@ -76,10 +76,10 @@ def upstream_flows(
     return found
 
 
-def event_triggers(decorator: Any, problems: list[Problem]) -> list[EventTrigger]:
-    decorator.format_deploytime_value()
+def event_triggers(triggers: list[Any], problems: list[Problem]) -> list[EventTrigger]:
+    """@trigger's events (deploy-time values evaluated)."""
     found = []
-    for trigger in decorator.triggers:
+    for trigger in triggers:
         name = trigger.get("name") if isinstance(trigger, dict) else None
         parameters = trigger.get("parameters") or {} if isinstance(trigger, dict) else None
         if not isinstance(name, str) or not isinstance(parameters, dict):

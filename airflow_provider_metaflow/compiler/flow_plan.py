@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_metaflow.backends.registry import KUBERNETES, LOCAL
 from airflow_provider_metaflow.compiler.errors import FlowCompileError, Problem
 from airflow_provider_metaflow.compiler.events import event_triggers, flow_asset_uri, upstream_flows
-from airflow_provider_metaflow.compiler.kubernetes import pod_plan
+from airflow_provider_metaflow.compiler.kubernetes import KubernetesDefaults, pod_plan
+from airflow_provider_metaflow.compiler.metaflow_view import MetaflowView
 from airflow_provider_metaflow.compiler.parameters import config_values, parameter_plans
 from airflow_provider_metaflow.compiler.schedule import Schedule, schedule_from_attributes
 from airflow_provider_metaflow.compiler.steps import step_settings
 from airflow_provider_metaflow.plan import EventTrigger, FlowPlan, StepPlan, UpstreamFlow
-from metaflow_extensions.airflow_provider_metaflow.plugins.metaflow_adapter import project_identity
 
 SUPPORTED_FLOW_DECORATORS = frozenset({"schedule", "project", "exit_hook", "trigger", "trigger_on_finish"})
 
@@ -42,17 +43,24 @@ class DeployOptions:
     deployed: Callable[[str], bool] = _nothing_deployed
 
 
-def build_plan(flow: Any, graph: Any, flow_file: str, options: DeployOptions) -> FlowPlan:
-    """Describe `flow` for Airflow, or raise FlowCompileError listing all problems."""
+def build_plan(
+    flow: Any, graph: Any, flow_file: str, options: DeployOptions, metaflow: MetaflowView
+) -> FlowPlan:
+    """Describe `flow` for Airflow, or raise FlowCompileError listing all problems. `metaflow`
+    answers what the graph does not tell (the extension's deploy adapter)."""
     problems: list[Problem] = []
-    steps = _mark_conditional([_step_plan(graph, graph[name], problems) for name in _topological(graph)])
-    schedule, schedule_problems = _schedule(flow)
+    pods = _PodPlanner(graph.name, metaflow)
+    steps = _mark_conditional(
+        [_step_plan(graph, graph[name], problems, pods) for name in _topological(graph)]
+    )
+    flow_decorators = list(metaflow.flow_decorators(flow))
+    schedule, schedule_problems = _schedule(flow_decorators)
     problems += schedule_problems
-    parameters, parameter_problems = parameter_plans(flow, has_schedule=schedule is not None)
+    parameters, parameter_problems = parameter_plans(flow, metaflow, has_schedule=schedule is not None)
     problems += parameter_problems
-    problems += _flow_decorator_problems(flow)
-    project, branch = project_identity()
-    upstream, events = _triggers(flow, project, branch, options, problems)
+    problems += _flow_decorator_problems(flow_decorators)
+    project, branch = metaflow.project_identity()
+    upstream, events = _triggers(flow_decorators, metaflow, project, branch, options, problems)
     if (upstream or events) and schedule is not None:
         problems.append(
             Problem(
@@ -79,11 +87,11 @@ def build_plan(flow: Any, graph: Any, flow_file: str, options: DeployOptions) ->
         dagrun_timeout_seconds=options.workflow_timeout,
         pool=options.worker_pool,
         is_paused_upon_creation=options.is_paused_upon_creation,
-        configs=tuple(config_values(flow)),
+        configs=tuple(config_values(flow, metaflow)),
         user=options.user,
         top_level_options=options.top_level_options,
-        exit_hooks_on_success=_exit_hooks(flow, "on_success"),
-        exit_hooks_on_error=_exit_hooks(flow, "on_error"),
+        exit_hooks_on_success=_exit_hooks(flow_decorators, "on_success"),
+        exit_hooks_on_error=_exit_hooks(flow_decorators, "on_error"),
         metaflow_conn_id=options.metaflow_conn_id,
         deferrable_pods=options.deferrable_pods,
         asset_uri=flow_asset_uri(graph.name, project, branch),
@@ -93,18 +101,46 @@ def build_plan(flow: Any, graph: Any, flow_file: str, options: DeployOptions) ->
 
 
 def _triggers(
-    flow: Any, project: str | None, branch: str | None, options: DeployOptions, problems: list[Problem]
+    flow_decorators: list[Any],
+    metaflow: MetaflowView,
+    project: str | None,
+    branch: str | None,
+    options: DeployOptions,
+    problems: list[Problem],
 ) -> tuple[list[UpstreamFlow], list[EventTrigger]]:
     """@trigger_on_finish and @trigger, as Assets and sensors (see compiler.events); `project`
     and `branch` are this flow's own, which an upstream flow named without them shares."""
     upstream: list[UpstreamFlow] = []
     events: list[EventTrigger] = []
-    for deco in _flow_decorators(flow):
+    for deco in flow_decorators:
         if deco.name == "trigger_on_finish":
-            upstream += upstream_flows(deco, project, branch, options.deployed, problems)
+            specs = metaflow.trigger_specs(deco)
+            upstream += upstream_flows(specs, project, branch, options.deployed, problems)
         elif deco.name == "trigger":
-            events += event_triggers(deco, problems)
+            events += event_triggers(metaflow.trigger_specs(deco), problems)
     return upstream, events
+
+
+class _PodPlanner:
+    """Pod plans for the steps with @kubernetes, from the author's configuration (read once)."""
+
+    def __init__(self, flow_name: str, metaflow: MetaflowView) -> None:
+        self._flow_name = flow_name
+        self._metaflow = metaflow
+        self._defaults: KubernetesDefaults | None = None
+
+    def plan(self, node: Any, problems: list[Problem]) -> Any:
+        if not any(deco.name == "kubernetes" for deco in node.decorators):
+            return None
+        if self._defaults is None:
+            self._defaults = KubernetesDefaults.from_config(self._metaflow.kubernetes_config())
+        return pod_plan(
+            node,
+            problems,
+            flow_name=self._flow_name,
+            defaults=self._defaults,
+            image_registry=self._metaflow.image_registry,
+        )
 
 
 def _topological(graph: Any) -> list[str]:
@@ -129,7 +165,7 @@ def _foreach_stack(graph: Any, node: Any) -> list[str]:
     return [name for name in node.split_parents if graph[name].type == "foreach"]
 
 
-def _step_plan(graph: Any, node: Any, problems: list[Problem]) -> StepPlan:
+def _step_plan(graph: Any, node: Any, problems: list[Problem], pods: _PodPlanner) -> StepPlan:
     where = f"step {node.name!r}"
     foreach_stack = _foreach_stack(graph, node)
     join_of = _closed_foreach(graph, node)
@@ -144,7 +180,7 @@ def _step_plan(graph: Any, node: Any, problems: list[Problem]) -> StepPlan:
             )
         )
     settings = step_settings(node, problems)
-    pod = pod_plan(node, problems, flow_name=graph.name)
+    pod = pods.plan(node, problems)
     if pod is not None and _is_recursive(node):
         problems.append(
             Problem(
@@ -168,6 +204,7 @@ def _step_plan(graph: Any, node: Any, problems: list[Problem]) -> StepPlan:
         environment=settings.environment,
         resources=settings.resources,
         decospecs=_attached_decospecs(node),
+        backend=KUBERNETES if pod is not None else LOCAL,
         pod=pod,
     )
 
@@ -210,36 +247,30 @@ def _closed_foreach(graph: Any, node: Any) -> str | None:
     return None
 
 
-def _schedule(flow: Any) -> tuple[Schedule | None, list[Problem]]:
-    for deco in _flow_decorators(flow):
+def _schedule(flow_decorators: list[Any]) -> tuple[Schedule | None, list[Problem]]:
+    for deco in flow_decorators:
         if deco.name == "schedule":
             return schedule_from_attributes(deco.attributes)
     return None, []
 
 
-def _exit_hooks(flow: Any, kind: str) -> tuple[str, ...]:
+def _exit_hooks(flow_decorators: list[Any], kind: str) -> tuple[str, ...]:
     """@exit_hook functions of one kind, by name (or import path), as Metaflow's runtime calls them."""
     return tuple(
         hook if isinstance(hook, str) else hook.__name__
-        for deco in _flow_decorators(flow)
+        for deco in flow_decorators
         if deco.name == "exit_hook"
         for hook in deco.attributes.get(kind) or ()
     )
 
 
-def _flow_decorators(flow: Any) -> Iterable[Any]:
-    from metaflow_extensions.airflow_provider_metaflow.plugins.metaflow_adapter import flow_decorators
-
-    return flow_decorators(flow)
-
-
-def _flow_decorator_problems(flow: Any) -> list[Problem]:
+def _flow_decorator_problems(flow_decorators: list[Any]) -> list[Problem]:
     return [
         Problem(
             f"flow decorator @{deco.name}",
             "is not supported on Airflow yet.",
             "Remove it from the flow to deploy on Airflow, or deploy with another scheduler.",
         )
-        for deco in _flow_decorators(flow)
+        for deco in flow_decorators
         if deco.name not in SUPPORTED_FLOW_DECORATORS
     ]

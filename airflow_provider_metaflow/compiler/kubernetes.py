@@ -86,18 +86,22 @@ class _Checker:
 
 
 def pod_plan(
-    node: Any, problems: list[Problem], *, flow_name: str, defaults: KubernetesDefaults | None = None
+    node: Any,
+    problems: list[Problem],
+    *,
+    flow_name: str,
+    defaults: KubernetesDefaults,
+    image_registry: Callable[[str], str | None],
 ) -> PodPlan | None:
     """The pod of a step with @kubernetes; None for a step without one, or with a Problem.
 
-    `defaults` is the author's Metaflow configuration, read from Metaflow when not given.
-    Never changes the step's decorators.
+    `defaults` is the author's Metaflow configuration; `image_registry` tells the registry an
+    image reference names (Metaflow's own reading). Never changes the step's decorators.
     """
     decorators = {deco.name: deco for deco in node.decorators}
     kubernetes = decorators.get("kubernetes")
     if kubernetes is None:
         return None
-    defaults = defaults or KubernetesDefaults.from_metaflow_config()
     first_problem = len(problems)
     attrs = dict(kubernetes.attributes)
     check = _Checker(node.name, problems, fill_from_config(attrs, dict(kubernetes.defaults), defaults))
@@ -116,7 +120,7 @@ def pod_plan(
     timeout, deadline = _deadline(decorators.get("timeout"), defaults, check)
     tolerations = check("tolerations", attrs["tolerations"], values.tolerations) or ()
     plan = PodPlan(
-        image=_image(attrs["image"], defaults.registry, check),
+        image=_image(attrs["image"], defaults.registry, image_registry, check),
         namespace=check("namespace", attrs["namespace"], values.dns_label, "namespace"),
         cpu=sizes["cpu"],
         memory_mb=sizes["memory"],
@@ -281,16 +285,16 @@ def _deadline(timeout: Any, config: KubernetesDefaults, check: _Checker) -> tupl
     return seconds, deadline or 0
 
 
-def _image(image: Any, registry: str | None, check: _Checker) -> str:
-    from metaflow.plugins.aws.aws_utils import get_docker_registry
-
+def _image(
+    image: Any, registry: str | None, registry_of: Callable[[str], str | None], check: _Checker
+) -> str:
     if not isinstance(image, str) or not image or any(c.isspace() for c in image):
         check.refuse(
             "image", image, "must be an image reference without spaces.", "Write e.g. 'python:3.11'."
         )
         return ""
     prefix = (registry or "").rstrip("/")
-    if prefix and not get_docker_registry(image) and not image.startswith(prefix + "/"):
+    if prefix and not registry_of(image) and not image.startswith(prefix + "/"):
         image = f"{prefix}/{image}"  # METAFLOW_KUBERNETES_CONTAINER_REGISTRY, as Metaflow applies it
     return image
 

@@ -7,7 +7,8 @@ own `run --with kubernetes` would use; the Airflow workers' configuration does n
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 DEFAULT_RUN_TIME_LIMIT = 5 * 24 * 60 * 60  # Metaflow's DEFAULT_RUNTIME_LIMIT
@@ -60,33 +61,11 @@ class KubernetesDefaults:
     python_version: str = field(default_factory=lambda: ".".join(platform.python_version_tuple()[:2]))
 
     @classmethod
-    def from_metaflow_config(cls) -> KubernetesDefaults:
-        """Metaflow's configuration: environment variables, then ~/.metaflowconfig (METAFLOW_HOME)."""
-        from metaflow import metaflow_config as config
-
-        return cls(
-            namespace=config.KUBERNETES_NAMESPACE,
-            service_account=config.KUBERNETES_SERVICE_ACCOUNT,
-            gpu_vendor=config.KUBERNETES_GPU_VENDOR,
-            node_selector=config.KUBERNETES_NODE_SELECTOR,
-            tolerations=config.KUBERNETES_TOLERATIONS,
-            persistent_volume_claims=config.KUBERNETES_PERSISTENT_VOLUME_CLAIMS,
-            image_pull_policy=config.KUBERNETES_IMAGE_PULL_POLICY,
-            image_pull_secrets=config.KUBERNETES_IMAGE_PULL_SECRETS,
-            cpu=config.KUBERNETES_CPU,
-            memory=config.KUBERNETES_MEMORY,
-            disk=config.KUBERNETES_DISK,
-            labels=config.KUBERNETES_LABELS,
-            annotations=config.KUBERNETES_ANNOTATIONS,
-            image=config.KUBERNETES_CONTAINER_IMAGE,
-            registry=config.KUBERNETES_CONTAINER_REGISTRY,
-            shared_memory=config.KUBERNETES_SHARED_MEMORY,
-            port=config.KUBERNETES_PORT,
-            qos=config.KUBERNETES_QOS,
-            secrets=config.KUBERNETES_SECRETS,
-            run_time_limit=config.DEFAULT_RUNTIME_LIMIT,
-            startup_timeout_seconds=config.AIRFLOW_KUBERNETES_STARTUP_TIMEOUT_SECONDS,
-        )
+    def from_config(cls, values: Mapping[str, Any]) -> KubernetesDefaults:
+        """From Metaflow's configuration by field name (the deploy adapter's kubernetes_config());
+        unset names keep the defaults above."""
+        known = {field.name for field in fields(cls)}
+        return cls(**{name: value for name, value in values.items() if name in known})
 
 
 def config_name(attribute: str) -> str:

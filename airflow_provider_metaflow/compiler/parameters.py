@@ -10,21 +10,20 @@ import json
 from typing import Any
 
 from airflow_provider_metaflow.compiler.errors import Problem
+from airflow_provider_metaflow.compiler.metaflow_view import MetaflowView
 from airflow_provider_metaflow.plan import ParameterPlan
 
 _JSON_TYPES: dict[type, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
 _JSON_TYPES_OF_VALUES: dict[type, str] = {dict: "object", list: "array", **_JSON_TYPES}
 
 
-def parameter_plans(flow: Any, has_schedule: bool) -> tuple[list[ParameterPlan], list[Problem]]:
-    from metaflow_extensions.airflow_provider_metaflow.plugins.metaflow_adapter import flow_parameters
-
+def parameter_plans(
+    flow: Any, metaflow: MetaflowView, has_schedule: bool
+) -> tuple[list[ParameterPlan], list[Problem]]:
     plans: list[ParameterPlan] = []
     problems: list[Problem] = []
-    for param in flow_parameters(flow):
-        if getattr(param, "IS_CONFIG_PARAMETER", False):
-            continue
-        plan, problem = _parameter_plan(param, has_schedule)
+    for param in metaflow.flow_parameters(flow):
+        plan, problem = _parameter_plan(param, metaflow, has_schedule)
         if problem is not None:
             problems.append(problem)
         elif plan is not None:
@@ -32,21 +31,17 @@ def parameter_plans(flow: Any, has_schedule: bool) -> tuple[list[ParameterPlan],
     return plans, problems
 
 
-def config_values(flow: Any) -> list[tuple[str, str]]:
+def config_values(flow: Any, metaflow: MetaflowView) -> list[tuple[str, str]]:
     """Config values as Metaflow resolved them for this `create` (--config / --config-value).
 
     Keys keep Metaflow's order: the run must store exactly what `python flow.py run` stores,
     and Metaflow's order is stable, so the generated file is too."""
-    from metaflow_extensions.airflow_provider_metaflow.plugins.metaflow_adapter import flow_configs
-
-    return [(name, json.dumps(value)) for name, value in flow_configs(flow).items()]
+    return [(name, json.dumps(value)) for name, value in metaflow.flow_configs(flow).items()]
 
 
-def _parameter_plan(param: Any, has_schedule: bool) -> tuple[ParameterPlan | None, Problem | None]:
-    from metaflow import JSONType
-    from metaflow.includefile import IncludeFile
-    from metaflow.parameters import deploy_time_eval
-
+def _parameter_plan(
+    param: Any, metaflow: MetaflowView, has_schedule: bool
+) -> tuple[ParameterPlan | None, Problem | None]:
     where = f"parameter {param.name!r}"
     if not param.name.replace("-", "_").isidentifier():
         return None, Problem(
@@ -57,9 +52,9 @@ def _parameter_plan(param: Any, has_schedule: bool) -> tuple[ParameterPlan | Non
     kwargs = param.kwargs
     description = kwargs.get("help")
     required = bool(kwargs.get("required", False))
-    is_json = kwargs.get("type") == JSONType
+    is_json = metaflow.is_json_parameter(param)
     try:
-        default = deploy_time_eval(kwargs.get("default"))
+        default = metaflow.deploy_time_value(kwargs.get("default"))
     except Exception as error:  # noqa: BLE001 - user code: report it as a compile problem
         return None, Problem(
             where,
@@ -79,7 +74,7 @@ def _parameter_plan(param: Any, has_schedule: bool) -> tuple[ParameterPlan | Non
             )
         json_type = None if is_json else _declared_json_type(kwargs.get("type"))
         return ParameterPlan(param.name, json_type, None, False, description, is_json), None
-    if isinstance(param, IncludeFile):
+    if metaflow.is_include_file(param):
         # The file was read and stored in the datastore just now; the value is its descriptor.
         return ParameterPlan(param.name, "string", str(default), True, description), None
     if is_json:

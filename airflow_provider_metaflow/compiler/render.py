@@ -11,6 +11,7 @@ import keyword
 import os
 from typing import Any
 
+from airflow_provider_metaflow.backends.registry import LOCAL, backend_entry
 from airflow_provider_metaflow.compiler import render_triggers
 from airflow_provider_metaflow.plan import FlowPlan, ParameterPlan, StepPlan
 from airflow_provider_metaflow.pod_plan import PodPlan
@@ -89,15 +90,11 @@ def _variables(plan: FlowPlan) -> dict[str, str]:
 
 def _header(plan: FlowPlan, flow_path: str) -> str:
     doc = f"{plan.flow_name}: a Metaflow flow run by Airflow."
-    uses_foreach = any(step.kind == "foreach" for step in plan.steps)
     # Sorted as isort does (classes, then functions), so a generated file passes linters unchanged.
     operators = sorted(
         [
             "MetaflowFlow",
-            *(["MetaflowForeachOperator"] if uses_foreach else []),
-            *(["MetaflowKubernetesOperator"] if any(step.pod for step in plan.steps) else []),
-            *(["MetaflowLoopOperator"] if any(step.recursive for step in plan.steps) else []),
-            "MetaflowStepOperator",
+            *{_operator(step) for step in plan.steps},
             *(["MetaflowExitHookOperator"] if _has_exit_hooks(plan) else []),
             *(["MetaflowSplitsOperator"] if _has_nested_foreach(plan) else []),
             *(["MetaflowFlowSensor"] if render_triggers.uses_sensors(plan) else []),
@@ -193,8 +190,10 @@ def _param(parameter: ParameterPlan) -> str:
 
 
 def _operator(step: StepPlan) -> str:
-    if step.pod is not None:
-        return "MetaflowKubernetesOperator"
+    """The backend's own operator, else the provider's step operator for the step's kind."""
+    own = backend_entry(step.backend).operator
+    if own is not None:
+        return own
     if step.kind == "foreach":
         return "MetaflowForeachOperator"
     if step.recursive:
@@ -221,6 +220,8 @@ def _task(plan: FlowPlan, step: StepPlan, names: dict[str, str]) -> str:
         args.append(f"error_retries={step.error_retries}")
     if step.decospecs:
         args.append(f"decospecs={list(step.decospecs)!r}")
+    if step.backend != LOCAL and backend_entry(step.backend).operator is None:
+        args.append(f"backend={step.backend!r}")
     if step is plan.steps[-1]:  # the end step: its success updates the flow's Asset
         args += render_triggers.end_outlets(plan)
     if step.pod is not None:  # the pod holds @timeout, @environment and @resources

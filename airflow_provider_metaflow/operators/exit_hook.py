@@ -28,7 +28,8 @@ class MetaflowExitHookOperator(BaseOperator):
     """
 
     ui_color = "#f4ecfc"
-    _process: Any = None  # the running hook, for on_kill
+    _process: Any = None  # the running hook's process, for on_kill
+    _killed = False
 
     def __init__(
         self,
@@ -48,10 +49,10 @@ class MetaflowExitHookOperator(BaseOperator):
     def execute(self, context: Any) -> list[str]:
         import tempfile
 
-        from airflow_provider_metaflow.backends.local import LocalProcess
-        from airflow_provider_metaflow.operators.flow_run import locate_flow_run
-        from airflow_provider_metaflow.operators.task_run import metaflow_environment
-        from airflow_provider_metaflow.operators.upstream import Upstream
+        from airflow_provider_metaflow.backends.local import LocalProcess, ProcessKilled
+        from airflow_provider_metaflow.execution.environment import metaflow_environment
+        from airflow_provider_metaflow.execution.flow_run import locate_flow_run
+        from airflow_provider_metaflow.execution.upstream import Upstream
         from airflow_provider_metaflow.version_compat import AirflowException
 
         run = locate_flow_run(self, self.flow, context)
@@ -77,13 +78,26 @@ class MetaflowExitHookOperator(BaseOperator):
             ]
             with tempfile.TemporaryDirectory(prefix="metaflow-exit-hook-") as scratch:
                 process = LocalProcess(argv, env, run.flow_dir, f"{scratch}/stdout", f"{scratch}/stderr")
-                code = process.run(lambda _stream, line: self.log.info("%s", line.decode(errors="replace")))
+                if self._killed:  # told to stop between two hooks
+                    process.kill()
+                self._process = process
+                try:
+                    code = process.run(
+                        lambda _stream, line: self.log.info("%s", line.decode(errors="replace"))
+                    )
+                except ProcessKilled:
+                    raise AirflowException(f"Exit hook {hook} was stopped.") from None
             if code != 0:
                 failed.append(hook)
         if failed:
             raise AirflowException(f"Exit hooks {', '.join(failed)} failed; their output is above.")
         return hooks
 
+    def _log_line(self, _stream: str, line: bytes) -> None:
+        self.log.info("%s", line.decode(errors="replace"))
+
     def on_kill(self) -> None:
+        """Called from Airflow's SIGTERM handler: signals the running hook, never waits."""
+        self._killed = True
         if self._process is not None:
             self._process.kill()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_metaflow.operators.step import MetaflowStepOperator
 
 if TYPE_CHECKING:
-    from airflow_provider_metaflow.operators.task_run import StepTaskRun
+    from airflow_provider_metaflow.execution.step_try import StepTry
     from metaflow_extensions.airflow_provider_metaflow.plugins.contract import TaskResult
 
 
@@ -32,35 +32,34 @@ class MetaflowLoopOperator(MetaflowStepOperator):
 
     ui_color = "#fcf3d7"
 
-    def _run(self, task_run: StepTaskRun) -> TaskResult:
-        return run_loop(task_run)
+    def _run(self, step_try: StepTry) -> TaskResult:
+        return run_loop(step_try)
 
 
-def run_loop(task_run: StepTaskRun) -> TaskResult:
+def run_loop(step_try: StepTry) -> TaskResult:
     from airflow_provider_metaflow.runtime.ids import metaflow_task_id
     from airflow_provider_metaflow.runtime.inputs import run_relative, split_index_for
 
-    step = task_run.operator.step
-    paths = task_run.input_paths()
-    start, attempts = resume_point(step, _earlier_iterations(task_run))
+    step = step_try.operator.step
+    paths = step_try.input_paths()
+    start, attempts = resume_point(step, _earlier_iterations(step_try))
     if start > 0:
-        task_run.log.info("Iterations 0-%d of %s finished in an earlier try; resuming.", start - 1, step)
-        paths = [f"{task_run.run_id}/{step}/{metaflow_task_id(task_run.index_path, start - 1)}"]
+        step_try.log.info("Iterations 0-%d of %s finished in an earlier try; resuming.", start - 1, step)
+        paths = [f"{step_try.run_id}/{step}/{metaflow_task_id(step_try.index_path, start - 1)}"]
     iteration = start
     while True:
-        attempt = task_run.plan_attempt(attempt=attempts.get(iteration, 0))
-        task_run.log.info("Recursive step %s: iteration %d", step, iteration)
-        split_index = split_index_for(task_run.inputs, task_run.index_path) if iteration == 0 else None
-        task_id = metaflow_task_id(task_run.index_path, iteration)
-        result = task_run.run_task(task_id, attempt, paths, split_index)
+        attempt = step_try.plan_attempt(attempt=attempts.get(iteration, 0))
+        step_try.log.info("Recursive step %s: iteration %d", step, iteration)
+        split_index = split_index_for(step_try.inputs, step_try.index_path) if iteration == 0 else None
+        task_id = metaflow_task_id(step_try.index_path, iteration)
+        result = step_try.run_task(task_id, attempt, paths, split_index)
         if result.next_steps != [step]:
             break
         paths = [run_relative(result.pathspec)]
         iteration += 1
-    task_run.log.info(
+    step_try.log.info(
         "Recursive step %s left the loop after %d iterations, to %s.", step, iteration + 1, result.next_steps
     )
-    task_run.publish(result)
     return result
 
 
@@ -77,20 +76,21 @@ def resume_point(step: str, history: list[dict[str, Any]]) -> tuple[int, dict[in
     return 0, {iteration: record["attempt"] + 1 for iteration, record in enumerate(history)}
 
 
-def _earlier_iterations(task_run: StepTaskRun) -> list[dict[str, Any]]:
-    if task_run.ti.try_number <= 1:
+def _earlier_iterations(step_try: StepTry) -> list[dict[str, Any]]:
+    if step_try.ti.try_number <= 1:
         return []  # the first try of this task: no iteration can have started
     from airflow_provider_metaflow.runtime import probe
+    from airflow_provider_metaflow.runtime.ids import iteration_task_id_prefix
 
     answer = probe.ask(
         {
-            "flow": task_run.flow.name,
-            "run_id": task_run.run_id,
-            "iterations_of": [task_run.operator.step, list(task_run.index_path)],
+            "flow": step_try.flow.name,
+            "run_id": step_try.run_id,
+            "iterations_of": [step_try.operator.step, iteration_task_id_prefix(step_try.index_path)],
         },
-        python=task_run.flow.interpreter(),
-        env=task_run.worker_environment(),
-        cwd=task_run.flow_dir,
+        python=step_try.flow.interpreter(),
+        env=step_try.worker_environment(),
+        cwd=step_try.flow_dir,
     )
     iterations: list[dict[str, Any]] = answer["iterations"]
     return iterations

@@ -29,7 +29,7 @@ class MetaflowSplitsOperator(BaseOperator):
         self.foreach = foreach
 
     def execute(self, context: Any) -> list[list[int]]:
-        from airflow_provider_metaflow.operators.upstream import XCOM_PATHSPEC_KEY, XCOM_RETURN_KEY, Upstream
+        from airflow_provider_metaflow.execution.upstream import XCOM_PATHSPEC_KEY, XCOM_RETURN_KEY, Upstream
         from airflow_provider_metaflow.runtime.ids import task_index_path_of
         from airflow_provider_metaflow.version_compat import AirflowException, check_map_length
 

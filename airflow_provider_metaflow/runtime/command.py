@@ -76,16 +76,3 @@ def step_command(flow: FlowCommand, invocation: StepInvocation) -> list[str]:
     if invocation.namespace is not None:
         argv += ["--namespace", invocation.namespace]
     return argv
-
-
-def init_arguments(
-    run_id: str, task_id: str, parameter_values: Mapping[str, str], tags: Sequence[str] = ()
-) -> list[str]:
-    """Arguments of Metaflow's `init`, which stores the run's Parameters in RUN/_parameters/TASK
-    for `start` to read. The start step's process runs it (see the extension's contract module)."""
-    argv = ["--run-id", run_id, "--task-id", task_id]
-    for tag in tags:
-        argv += ["--tag", tag]
-    for name, value in parameter_values.items():
-        argv.append(f"--{name}={value}")  # one token: a value may start with "-"
-    return argv

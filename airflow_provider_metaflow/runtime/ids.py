@@ -38,6 +38,11 @@ def metaflow_task_id(index_path: Sequence[int] = (), iteration: int | None = Non
     return "-".join(parts)
 
 
+def iteration_task_id_prefix(index_path: Sequence[int] = ()) -> str:
+    """What every iteration's task id starts with: iteration k is this prefix plus k."""
+    return metaflow_task_id(index_path, iteration=0)[:-1]
+
+
 def task_index_path_of(task_id: str) -> tuple[int, ...]:
     """The foreach index path a task id was made from (its iteration, if any, left out)."""
     return tuple(int(part) for part in task_id.split("-")[1:] if part.isdigit())

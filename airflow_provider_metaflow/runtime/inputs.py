@@ -1,7 +1,7 @@
 """Which Metaflow tasks feed a task, computed from the graph and deterministic ids alone.
 
 Steps downstream of a switch cannot know statically which parents ran; the operator finds
-those through XCom and passes their pathspecs here instead (see operators.upstream).
+those through XCom and passes their pathspecs here instead (see execution.upstream).
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ from metaflow._vendor import click
 from metaflow.flowspec import FlowSpec
 
 from airflow_provider_metaflow.compiler.errors import Problem
-from airflow_provider_metaflow.compiler.kubernetes import pod_plan
+from airflow_provider_metaflow.compiler.kubernetes import KubernetesDefaults, pod_plan
+from metaflow_extensions.airflow_provider_metaflow.plugins import metaflow_deploy_adapter
 
 _RESULTS: dict[str, Any] = {}
 
@@ -32,8 +33,15 @@ _RESULTS: dict[str, Any] = {}
 def pod_plans(obj: Any) -> None:
     problems: list[Problem] = []
     plans = {}
+    defaults = KubernetesDefaults.from_config(metaflow_deploy_adapter.kubernetes_config())
     for node in obj.graph:
-        plan = pod_plan(node, problems, flow_name=obj.graph.name)
+        plan = pod_plan(
+            node,
+            problems,
+            flow_name=obj.graph.name,
+            defaults=defaults,
+            image_registry=metaflow_deploy_adapter.image_registry,
+        )
         plans[node.name] = plan.to_dict() if plan is not None else None
     _RESULTS[obj.graph.name] = {"plans": plans, "problems": [str(p) for p in problems]}
 

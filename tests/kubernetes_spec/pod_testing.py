@@ -21,10 +21,11 @@ from kubernetes.client import models as k8s
 from metaflow.flowspec import FlowSpec
 from metaflow.graph import FlowGraph
 
-from airflow_provider_metaflow.backends.pod_spec import pod_operator_kwargs
+from airflow_provider_metaflow.backends.kubernetes.pod_spec import pod_operator_kwargs
 from airflow_provider_metaflow.compiler.errors import Problem
 from airflow_provider_metaflow.compiler.kubernetes import KubernetesDefaults, pod_plan
 from airflow_provider_metaflow.pod_plan import PodPlan
+from metaflow_extensions.airflow_provider_metaflow.plugins.metaflow_deploy_adapter import image_registry
 
 HERE = Path(__file__).parent
 FLOWS = HERE / "flows"
@@ -109,7 +110,12 @@ def graph_of(flow_file: str) -> FlowGraph:
 def plans_in_process(flow_file: str, defaults: KubernetesDefaults) -> Compiled:
     graph = graph_of(flow_file)
     problems: list[Problem] = []
-    plans = {node.name: pod_plan(node, problems, flow_name=graph.name, defaults=defaults) for node in graph}
+    plans = {
+        node.name: pod_plan(
+            node, problems, flow_name=graph.name, defaults=defaults, image_registry=image_registry
+        )
+        for node in graph
+    }
     return Compiled(plans=plans, problems=[str(p) for p in problems])
 
 

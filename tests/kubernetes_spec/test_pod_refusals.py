@@ -10,6 +10,7 @@ from pod_testing import graph_of, plans_in_process
 
 from airflow_provider_metaflow.compiler.errors import Problem
 from airflow_provider_metaflow.compiler.kubernetes import KubernetesDefaults, pod_plan
+from metaflow_extensions.airflow_provider_metaflow.plugins.metaflow_deploy_adapter import image_registry
 
 REFUSED = plans_in_process("pod_refused_flow.py", KubernetesDefaults())
 
@@ -68,7 +69,10 @@ def test_refusals_say_what_to_write_instead() -> None:
 def _problems_with(defaults: KubernetesDefaults) -> list[str]:
     node = graph_of("pod_basics_flow.py")["start"]
     problems: list[Problem] = []
-    assert pod_plan(node, problems, flow_name="PodBasicsFlow", defaults=defaults) is None
+    plan = pod_plan(
+        node, problems, flow_name="PodBasicsFlow", defaults=defaults, image_registry=image_registry
+    )
+    assert plan is None
     return [str(p) for p in problems]
 
 
@@ -96,12 +100,22 @@ def test_an_attribute_this_provider_does_not_know_is_refused_unless_left_at_its_
     newer_node = copy.copy(node)
     newer_node.decorators = [newer]
     problems: list[Problem] = []
-    assert pod_plan(newer_node, problems, flow_name="F", defaults=KubernetesDefaults()) is None
+    assert (
+        pod_plan(
+            newer_node, problems, flow_name="F", defaults=KubernetesDefaults(), image_registry=image_registry
+        )
+        is None
+    )
     (problem,) = [str(p) for p in problems]
     assert problem.startswith("step 'start' @kubernetes(spot_instances=True): is not known to this provider")
     newer.defaults = {**kubernetes.defaults, "spot_instances": True}
     problems.clear()
-    assert pod_plan(newer_node, problems, flow_name="F", defaults=KubernetesDefaults()) is not None
+    assert (
+        pod_plan(
+            newer_node, problems, flow_name="F", defaults=KubernetesDefaults(), image_registry=image_registry
+        )
+        is not None
+    )
     assert problems == []
 
 
@@ -110,6 +124,12 @@ def test_compiling_never_changes_the_decorators() -> None:
     before = {node.name: [copy.deepcopy(d.attributes) for d in node.decorators] for node in graph}
     problems: list[Problem] = []
     for node in graph:
-        pod_plan(node, problems, flow_name=graph.name, defaults=KubernetesDefaults(node_selector="a=b"))
+        pod_plan(
+            node,
+            problems,
+            flow_name=graph.name,
+            defaults=KubernetesDefaults(node_selector="a=b"),
+            image_registry=image_registry,
+        )
     assert problems == []
     assert {node.name: [d.attributes for d in node.decorators] for node in graph} == before

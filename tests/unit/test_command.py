@@ -4,9 +4,9 @@ from airflow_provider_metaflow.runtime.command import (
     FlowCommand,
     StepInvocation,
     config_file_content,
-    init_arguments,
     step_command,
 )
+from metaflow_extensions.airflow_provider_metaflow.plugins.metaflow_adapter import init_arguments
 
 FLOW = FlowCommand("py", "flow.py")
 
@@ -75,7 +75,7 @@ def test_wide_joins_read_input_paths_from_a_file() -> None:
 
 
 def test_init_passes_each_parameter_as_one_token() -> None:
-    argv = init_arguments("r", "params", {"alpha": "-1", "text": "a b\n$(x)"}, tags=("x",))
+    argv = init_arguments("r", "params", ["x"], {"alpha": "-1", "text": "a b\n$(x)"})
     assert argv == ["--run-id", "r", "--task-id", "params", "--tag", "x", "--alpha=-1", "--text=a b\n$(x)"]
 
 

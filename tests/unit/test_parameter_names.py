@@ -6,6 +6,7 @@ import pytest
 from metaflow import FlowSpec, Parameter, step
 
 from airflow_provider_metaflow.compiler.parameters import parameter_plans
+from metaflow_extensions.airflow_provider_metaflow.plugins import metaflow_deploy_adapter
 
 
 def _flow_with_parameter(name: str) -> Any:
@@ -25,7 +26,7 @@ def _flow_with_parameter(name: str) -> Any:
 
 @pytest.mark.parametrize("name", ["a b", "x=y", "{{ ds }}", "a,b", "🎉"])
 def test_unusable_parameter_names_are_named_with_a_fix(name: str) -> None:
-    plans, problems = parameter_plans(_flow_with_parameter(name), has_schedule=False)
+    plans, problems = parameter_plans(_flow_with_parameter(name), metaflow_deploy_adapter, has_schedule=False)
 
     assert plans == []
     (problem,) = problems
@@ -35,6 +36,6 @@ def test_unusable_parameter_names_are_named_with_a_fix(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["plain", "dashed-name", "größe", "UpperCase"])
 def test_usable_parameter_names_compile(name: str) -> None:
-    plans, problems = parameter_plans(_flow_with_parameter(name), has_schedule=False)
+    plans, problems = parameter_plans(_flow_with_parameter(name), metaflow_deploy_adapter, has_schedule=False)
 
     assert problems == [] and [plan.name for plan in plans] == [name]

@@ -12,13 +12,11 @@ import os
 import re
 from typing import Any
 
-from metaflow._vendor import click
 from metaflow.exception import MetaflowException
-from metaflow.tagging_util import validate_tags
-from metaflow.util import get_username
 
+from . import metaflow_deploy_adapter as adapter
 from .deployment import DagIdentity, is_deployed, resolve_dag_identity, resolve_token
-from .metaflow_adapter import upload_code_package
+from .metaflow_deploy_adapter import click
 
 _VALID_DAG_ID = re.compile(r"\A(?=.*[a-zA-Z0-9])[a-zA-Z0-9_.\-]{1,250}\Z")
 
@@ -149,11 +147,11 @@ def create(
     if os.path.abspath(file) == flow_file:
         raise AirflowCompileError("The DAG file cannot be the flow file itself; name another .py file.")
     identity: DagIdentity = obj.dag_identity
-    validate_tags(tags or ())  # Metaflow's own rules, as its other schedulers check them
+    adapter.validate_tags(tags or ())  # Metaflow's own rules, as its other schedulers check them
     options = DeployOptions(
         dag_id=identity.dag_id,
-        user=get_username(),
-        top_level_options=_project_options(obj.flow),
+        user=adapter.username(),
+        top_level_options=adapter.project_options(obj.flow),
         tags=tuple(tags or ()),
         namespace=user_namespace,
         max_workers=max_workers,
@@ -165,7 +163,7 @@ def create(
         deployed=lambda dag_id: is_deployed(obj.flow_datastore, dag_id),
     )
     try:
-        plan = plan_flow(obj.flow, obj.graph, flow_file, options)
+        plan = plan_flow(obj.flow, obj.graph, flow_file, options, adapter)
     except FlowCompileError as error:
         raise AirflowCompileError(str(error)) from None
     # Only a flow that compiles may claim or renew a production token.
@@ -186,22 +184,6 @@ def _code_package(obj: Any, plan: Any) -> Any:
 
     if not any(step.pod is not None for step in plan.steps):
         return None
-    url, sha, metadata = upload_code_package(obj)
+    url, sha, metadata = adapter.upload_code_package(obj)
     obj.echo(f"Code package of *{plan.flow_name}* is at {url}.")
     return CodePackage(url=url, sha=sha, metadata=metadata)
-
-
-def _project_options(flow: Any) -> tuple[str, ...]:
-    """@project's --branch / --production, passed to every step so all agree on the branch."""
-    from .metaflow_adapter import flow_decorators
-
-    argv: list[str] = []
-    for deco in flow_decorators(flow):
-        if deco.name != "project":
-            continue
-        for option, value in deco.get_top_level_options():
-            if value is True:
-                argv.append(f"--{option}")
-            elif value not in (None, False):
-                argv += [f"--{option}", str(value)]
-    return tuple(argv)

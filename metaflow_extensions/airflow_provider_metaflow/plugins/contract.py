@@ -19,15 +19,17 @@ import json
 from dataclasses import asdict, dataclass, field
 
 INTERNAL_DECORATOR = "airflow_provider_internal"
+# The worker-side child process that reads and writes a run's datastore for the Airflow side.
+PROBE_MODULE = "metaflow_extensions.airflow_provider_metaflow.plugins.probe"
 # Where Metaflow's `init` stores a run's Parameters: RUN/_parameters/params.
 PARAMETERS_STEP = "_parameters"
 PARAMETERS_TASK_ID = "params"
 
 # Where the decorator writes the TaskResult JSON when the task finishes (local processes only).
 ENV_RESULT_FILE = "METAFLOW_AIRFLOW_RESULT_FILE"
-# For the start step only: a JSON list of `init` arguments (--run-id, --task-id, --tag,
-# --NAME=VALUE for each Parameter). Metaflow's `init` runs in the step process, once per run.
-ENV_INIT_ARGS_FILE = "METAFLOW_AIRFLOW_INIT_ARGS_FILE"
+# For the start step only: a RunParameters JSON file. The step process checks the names against
+# the flow's Parameters and runs Metaflow's `init` with them, once per run.
+ENV_RUN_PARAMETERS_FILE = "METAFLOW_AIRFLOW_RUN_PARAMETERS_FILE"
 # Files that receive the step's stdout and stderr; saved as the task's Metaflow logs.
 ENV_STDOUT_FILE = "METAFLOW_AIRFLOW_STDOUT_FILE"
 ENV_STDERR_FILE = "METAFLOW_AIRFLOW_STDERR_FILE"
@@ -47,6 +49,8 @@ class TaskResult:
 
     next_steps: the steps it chose to run next (after a switch, only the branch taken).
     foreach_num_splits: for a foreach step, how many splits it made.
+    refusal: set when the step refused its input before any user code ran (a value that is
+        not one of the flow's Parameters): what was wrong and what to do. Retrying cannot help.
     """
 
     pathspec: str
@@ -54,6 +58,7 @@ class TaskResult:
     task_ok: bool
     next_steps: list[str] = field(default_factory=list)
     foreach_num_splits: int | None = None
+    refusal: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -67,4 +72,33 @@ class TaskResult:
             task_ok=bool(data["task_ok"]),
             next_steps=[str(step) for step in data.get("next_steps") or []],
             foreach_num_splits=data.get("foreach_num_splits"),
+            refusal=data.get("refusal"),
+        )
+
+
+@dataclass(frozen=True)
+class RunParameters:
+    """What the start task's process needs to store the run's Parameters with Metaflow's `init`.
+
+    values: Parameter name -> the text Metaflow's command line reads. The names come from the
+    DAG run (its params and conf) and are checked against the flow's own Parameters before any
+    of them reaches Metaflow's command line.
+    """
+
+    run_id: str
+    task_id: str
+    tags: list[str] = field(default_factory=list)
+    values: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> RunParameters:
+        data = json.loads(text)
+        return cls(
+            run_id=str(data["run_id"]),
+            task_id=str(data["task_id"]),
+            tags=[str(tag) for tag in data.get("tags") or []],
+            values={str(name): str(value) for name, value in (data.get("values") or {}).items()},
         )

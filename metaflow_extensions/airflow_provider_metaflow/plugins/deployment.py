@@ -13,15 +13,11 @@ import json
 import os
 from dataclasses import dataclass
 from hashlib import sha1
-from io import BytesIO
 from typing import Any
 
-from metaflow import current
 from metaflow.exception import MetaflowException
-from metaflow.plugins.aws.step_functions.production_token import load_token, new_token, store_token
-from metaflow.util import get_username
 
-from .metaflow_adapter import storage_of
+from . import metaflow_deploy_adapter as adapter
 
 TOKEN_STORAGE_ROOT = "mf.airflow"
 
@@ -39,16 +35,16 @@ class DagIdentity:
 
 def resolve_dag_identity(name: str | None, flow_name: str) -> DagIdentity:
     """The DAG id: --name, else the flow name; under @project, the project's flow name."""
-    project = current.get("project_name")
-    if not project:
+    project, branch = adapter.project_identity()
+    project_flow_name = adapter.project_flow_name()
+    if not project or not project_flow_name:
         dag_id = name or flow_name
         return DagIdentity(dag_id, dag_id.lower(), False)
     if name:
         raise MetaflowException("--name is not supported for @projects. Use --branch instead.")
-    # @project sets these on `current` at run time; they are not declared attributes.
-    branch = f"{project}.{current.get('branch_name')}".encode()
-    prefix = "mfprj-" + base64.b32encode(sha1(branch).digest()).decode()[:16]
-    return DagIdentity(str(current.get("project_flow_name")), prefix.lower(), True)
+    digest = sha1(f"{project}.{branch}".encode()).digest()
+    prefix = "mfprj-" + base64.b32encode(digest).decode()[:16]
+    return DagIdentity(project_flow_name, prefix.lower(), True)
 
 
 def resolve_token(
@@ -65,8 +61,10 @@ def resolve_token(
         previous_owner, previous_token = None, None
     else:
         previous_owner, previous_token = previous
-        authorization = _strip(authorize) if authorize else load_token(identity.token_prefix)
-        if previous_owner != get_username() and authorization != previous_token:
+        authorization = (
+            _strip(authorize) if authorize else adapter.load_production_token(identity.token_prefix)
+        )
+        if previous_owner != adapter.username() and authorization != previous_token:
             obj.echo(
                 f"There is an existing version of *{identity.dag_id}* on Airflow which was deployed by "
                 f"the user *{previous_owner}*. To deploy a new version, use the production token they "
@@ -81,17 +79,18 @@ def resolve_token(
         token = _strip(given_token)
         _save_deployment(obj.flow_datastore, identity.dag_id, token)
     elif previous_token is None or generate_new_token:
-        token = new_token(identity.token_prefix, previous_token)
-        if token is None:
+        minted = adapter.new_production_token(identity.token_prefix, previous_token)
+        if minted is None:
             raise MetaflowException(
                 "--generate-new-token is not supported after --new-token. "
                 "Use --new-token to make a new namespace."
             )
+        token = minted
         _save_deployment(obj.flow_datastore, identity.dag_id, token)
         obj.echo("A new production token generated.")
     else:
         token = previous_token
-    store_token(identity.token_prefix, token)
+    adapter.store_production_token(identity.token_prefix, token)
     obj.echo(f"The namespace of this production flow is *production:{token}*.")
     obj.echo(f"Others can deploy new versions with `airflow create --authorize {token}`.")
     return str(token)
@@ -111,19 +110,13 @@ def _deployment_path(dag_id: str) -> str:
 
 
 def _existing_deployment(flow_datastore: Any, dag_id: str) -> tuple[str, str] | None:
-    storage = storage_of(flow_datastore)
-    path = _deployment_path(dag_id)
-    if not storage.is_file([path])[0]:
+    content = adapter.read_datastore_file(flow_datastore, _deployment_path(dag_id))
+    if content is None:
         return None
-    with storage.load_bytes([path]) as loaded:
-        for _key, local_path, _meta in loaded:
-            if local_path is not None:
-                with open(local_path, encoding="utf-8") as handle:
-                    data = json.load(handle)
-                return str(data["owner"]), str(data["production_token"])
-    return None
+    data = json.loads(content)
+    return str(data["owner"]), str(data["production_token"])
 
 
 def _save_deployment(flow_datastore: Any, dag_id: str, token: str) -> None:
-    record = json.dumps({"production_token": token, "owner": get_username()}).encode()
-    storage_of(flow_datastore).save_bytes([(_deployment_path(dag_id), BytesIO(record))], overwrite=True)
+    record = json.dumps({"production_token": token, "owner": adapter.username()}).encode()
+    adapter.write_datastore_file(flow_datastore, _deployment_path(dag_id), record)

@@ -1,74 +1,27 @@
-"""Every use of Metaflow internals in this provider, in one module.
+"""Every Metaflow internal that a run on Airflow uses, in one module.
 
 Metaflow's public API (the client, FlowSpec, decorators' hooks) does not cover what a scheduler
-integration needs: reading a task's transition or foreach width from the datastore, running
-`init` for a run, saving task logs, reading a flow's decorators and Configs at deploy time.
-Metaflow's own schedulers use the same internals; keeping them here means a Metaflow upgrade
-touches one file.
+integration needs at run time: running `init` for a run, reading a task's transition or foreach
+width from the datastore, saving task logs, moving a pod's local metadata, fetching a code
+package. Metaflow's own schedulers use the same internals; keeping them here (and the
+deploy-time ones in metaflow_deploy_adapter.py) means a Metaflow upgrade touches the adapters
+only. The ruff rule banning Metaflow's internal modules names these files as its only exceptions.
 
-Imported only by code that runs in a Metaflow process: the internal step decorator, the
-compiler at `airflow create`, and probes run as child processes. Never by a DAG file or by the
-Airflow side of a local step.
+Used by the internal step decorator (in every step process), the probe (a worker-side child
+process) and a pod's bootstrap, which loads this file from its source before the flow's code
+package, and with it this extension, is there. So the module imports nothing of the extension,
+and nothing but the standard library at module level: Metaflow loads on first use (importing
+it here would run Metaflow's plugin loading, which imports the step decorator, which imports
+this module).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-from metaflow.datastore import FlowDataStore
-from metaflow.datastore.exceptions import DataException
-from metaflow.flowspec import FlowStateItems
-from metaflow.metaflow_config import DEFAULT_DATASTORE
-from metaflow.mflog import RUNTIME_LOG_SOURCE, mflog
-from metaflow.plugins import DATASTORES
-
-from .contract import PARAMETERS_STEP, PARAMETERS_TASK_ID
-
-# --- A flow, at deploy time -------------------------------------------------------------
-
-
-def flow_decorators(flow: Any) -> Iterator[Any]:
-    """The flow-level decorators (@schedule, @project, ...) of a FlowSpec instance."""
-    for decorators in flow._flow_state[FlowStateItems.FLOW_DECORATORS].values():
-        yield from decorators
-
-
-def project_identity() -> tuple[str | None, str | None]:
-    """(@project's name, its branch) for the flow of this command, or (None, None)."""
-    from metaflow import current
-
-    project = current.get("project_name")
-    return (str(project), str(current.get("branch_name"))) if project else (None, None)
-
-
-def flow_configs(flow: Any) -> dict[str, Any]:
-    """Config values as Metaflow resolved them for this command, in Metaflow's own key order."""
-    return dict(flow._flow_state[FlowStateItems.CONFIGS] or {})
-
-
-def flow_parameters(flow: Any) -> list[Any]:
-    """The flow's Parameter objects (Configs included; they carry IS_CONFIG_PARAMETER)."""
-    return [parameter for _name, parameter in flow._get_parameters()]
-
-
-def upload_code_package(obj: Any) -> tuple[str, str, str]:
-    """Package the flow's code with Metaflow's own packaging and store it in the flow's datastore
-    (content-addressed: an unchanged package is not uploaded again). Returns (url, sha, the
-    package's metadata as JSON text), as Metaflow's other schedulers record them."""
-    from metaflow.package import MetaflowPackage
-
-    package = MetaflowPackage(obj.flow, obj.environment, obj.echo, suffixes=obj.package_suffixes)
-    url, sha = obj.flow_datastore.save_data([package.blob], len_hint=1)[0]
-    return str(url), str(sha), str(package.package_metadata)
-
-
-def storage_of(flow_datastore: Any) -> Any:
-    """The storage implementation behind a FlowDataStore (for files outside any run)."""
-    return flow_datastore._storage_impl
-
 
 # --- A task, inside its own step process ------------------------------------------------
 
@@ -78,9 +31,29 @@ def start_step(graph: Any) -> str:
     return str(getattr(graph, "start_step", None) or "start")
 
 
-def parameters_stored(flow_datastore: Any, run_id: str) -> bool:
-    """True when `init` already stored this run's Parameters (a retried start must not redo it)."""
-    return task_datastore(flow_datastore, run_id, PARAMETERS_STEP, PARAMETERS_TASK_ID) is not None
+def task_finished_in_datastore(flow_datastore: Any, run_id: str, step: str, task_id: str) -> bool:
+    """True when the task's latest attempt finished (a retried start must not redo `init`)."""
+    return task_datastore(flow_datastore, run_id, step, task_id) is not None
+
+
+def flow_parameter_names(flow: Any) -> list[str]:
+    """The names of the flow's Parameters, Configs left out."""
+    return [
+        parameter.name
+        for _name, parameter in flow._get_parameters()
+        if not getattr(parameter, "IS_CONFIG_PARAMETER", False)
+    ]
+
+
+def init_arguments(run_id: str, task_id: str, tags: Sequence[str], values: Mapping[str, str]) -> list[str]:
+    """Arguments of Metaflow's `init`, which stores a run's Parameters in RUN/_parameters/TASK for
+    `start` to read. Call with checked names only: each becomes an option."""
+    argv = ["--run-id", run_id, "--task-id", task_id]
+    for tag in tags:
+        argv += ["--tag", tag]
+    for name, value in values.items():
+        argv.append(f"--{name}={value}")  # one token: a value may start with "-"
+    return argv
 
 
 def run_init(init_args: Sequence[str]) -> None:
@@ -121,6 +94,8 @@ def mark_failed(flow: Any, error: BaseException) -> None:
 
 def save_task_logs(flow_datastore: Any, pathspec: str, attempt: int, streams: Mapping[str, bytes]) -> None:
     """Store output as the task's Metaflow logs, where `Task(...).stdout` reads them."""
+    from metaflow.mflog import RUNTIME_LOG_SOURCE
+
     _flow, run_id, step, task_id = pathspec.split("/")
     datastore = flow_datastore.get_task_datastore(run_id, step, task_id, attempt=attempt, mode="w")
     decorated = {name: b"".join(_decorated(content)) for name, content in streams.items()}
@@ -128,6 +103,8 @@ def save_task_logs(flow_datastore: Any, pathspec: str, attempt: int, streams: Ma
 
 
 def _decorated(content: bytes) -> Iterable[bytes]:
+    from metaflow.mflog import RUNTIME_LOG_SOURCE, mflog
+
     for line in content.splitlines():
         yield bytes(mflog.decorate(RUNTIME_LOG_SOURCE, line)) + b"\n"
 
@@ -207,6 +184,10 @@ def sync_metadata_from_datastore(flow_datastore: Any, run_id: str, step: str, ta
 def configured_flow_datastore(flow_name: str, flow_dir: str) -> Any:
     """The flow's datastore as this process's Metaflow config names it. A local datastore
     without a configured root is found the way Metaflow finds it: upwards from the flow's folder."""
+    from metaflow.datastore import FlowDataStore
+    from metaflow.metaflow_config import DEFAULT_DATASTORE
+    from metaflow.plugins import DATASTORES
+
     storage = next((impl for impl in DATASTORES if impl.TYPE == DEFAULT_DATASTORE), None)
     if storage is None:
         known = ", ".join(impl.TYPE for impl in DATASTORES)
@@ -227,6 +208,8 @@ def configured_flow_datastore(flow_name: str, flow_dir: str) -> Any:
 
 def task_datastore(flow_datastore: Any, run_id: str, step: str, task_id: str) -> Any | None:
     """The task's latest attempt if that attempt finished (DONE written), else None."""
+    from metaflow.datastore.exceptions import DataException
+
     try:
         return flow_datastore.get_task_datastore(run_id, step, task_id, mode="r")
     except DataException:
@@ -246,6 +229,8 @@ class FinishedTask:
 
 def finished_task(flow_datastore: Any, run_id: str, step: str, task_id: str) -> FinishedTask:
     """The latest attempt of a task, finished or not."""
+    from metaflow.datastore.exceptions import DataException
+
     try:
         datastore = flow_datastore.get_task_datastore(run_id, step, task_id, mode="r", allow_not_done=True)
     except DataException:
@@ -265,3 +250,39 @@ def finished_task(flow_datastore: Any, run_id: str, step: str, task_id: str) -> 
         next_steps=tuple(transition[0]) if transition else (),
         foreach_num_splits=int(width) if width is not None else None,
     )
+
+
+# --- Blobs in the flow's datastore: code packages and what a pod must not carry in its spec -----
+
+
+def store_blob(flow_datastore: Any, blob: bytes) -> str:
+    """Store bytes in the flow's content-addressed store; returns the key (their SHA-1)."""
+    _url, sha = flow_datastore.save_data([blob], len_hint=1)[0]
+    return str(sha)
+
+
+def load_blob(flow_datastore: Any, sha: str) -> bytes:
+    """Bytes stored under `sha`, checked against it."""
+    for _key, blob in flow_datastore.load_data([sha], force_raw=True):
+        if hashlib.sha1(blob).hexdigest() != sha:
+            raise ValueError(f"The blob {sha} in the datastore does not hash to its key: not using it.")
+        return bytes(blob)
+    raise ValueError(f"No blob {sha} in the flow's datastore.")
+
+
+def unpack_code_package(archive: str, metadata: str, dest_dir: str, env: Mapping[str, str]) -> dict[str, str]:
+    """Unpack a code package with Metaflow's own extract commands; returns `env` with the
+    variables Metaflow sets after extraction (PYTHONPATH and the like)."""
+    import subprocess
+
+    from metaflow.package import MetaflowPackage
+
+    for command in MetaflowPackage.get_extract_commands(metadata, archive, dest_dir=dest_dir):
+        subprocess.run(command, shell=isinstance(command, str), check=True)  # noqa: S602 - Metaflow's own
+    unpacked = dict(env)
+    for name, value in MetaflowPackage.get_post_extract_env_vars(metadata, dest_dir=dest_dir).items():
+        if name.endswith(":"):
+            unpacked[name[:-1]] = value
+        else:
+            unpacked[name] = value + (":" + unpacked[name] if unpacked.get(name) else "")
+    return unpacked

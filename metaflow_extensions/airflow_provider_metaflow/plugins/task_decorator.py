@@ -3,28 +3,34 @@ airflow_provider_internal`), the way Metaflow's own schedulers attach theirs.
 
 It does, inside the step process, what would otherwise need Metaflow in the Airflow task:
 - stores the run's Parameters with Metaflow's own `init`, once per run, before `start` loads
-  them (so the start task is one process, and a retried start does not redo it);
+  them (so the start task is one process, and a retried start does not redo it), after
+  refusing any name that is not one of the flow's Parameters;
 - turns SIGTERM (Airflow's kill, a timeout, the guard after a lost worker) into a failure that
   Metaflow records, instead of a task that stays unfinished forever;
 - saves the step's output as the task's Metaflow logs when the process exits;
 - writes what the scheduler needs (transition, foreach width) to a result file.
 
 Metaflow imports every step decorator module in every process, so this module imports only the
-standard library and the dependency-free contract at module level.
+standard library, the dependency-free contract and the adapter (whose Metaflow internals load on
+first use) at module level.
 """
 
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import signal
 import sys
 from typing import Any
 
 from metaflow.decorators import StepDecorator
+from metaflow.exception import MetaflowException
 
-from . import contract
+from . import contract, metaflow_adapter
+
+
+class ParametersRefused(MetaflowException):
+    headline = "Airflow gave this run values that are not Parameters of the flow"
 
 
 class StepTerminated(BaseException):
@@ -49,11 +55,9 @@ class AirflowProviderInternalDecorator(StepDecorator):
         if os.environ.get(contract.ENV_PATHSPEC) is None:
             return  # attached outside an Airflow task: nothing to do
         _ProcessHooks.install(flow_datastore)
-        from . import metaflow_adapter
-
-        init_file = os.environ.get(contract.ENV_INIT_ARGS_FILE)
-        if init_file and step_name == metaflow_adapter.start_step(graph):
-            _store_parameters_once(flow_datastore, init_file)
+        parameters_file = os.environ.get(contract.ENV_RUN_PARAMETERS_FILE)
+        if parameters_file and step_name == metaflow_adapter.start_step(graph):
+            _store_parameters_once(flow, flow_datastore, parameters_file)
 
     def task_pre_step(
         self,
@@ -75,8 +79,6 @@ class AirflowProviderInternalDecorator(StepDecorator):
         _ProcessHooks.flow = flow
         airflow_task = os.environ.get(contract.ENV_AIRFLOW_TASK)
         if airflow_task:
-            from . import metaflow_adapter
-
             metaflow_adapter.register_task_metadata(
                 metadata, run_id, step_name, task_id, retry_count, {"airflow-task-instance": airflow_task}
             )
@@ -108,40 +110,64 @@ class AirflowProviderInternalDecorator(StepDecorator):
         max_user_code_retries: int,
     ) -> None:
         _ProcessHooks.finishing = True
-        from . import metaflow_adapter
-
         if os.environ.get(contract.ENV_SYNC_METADATA) and hasattr(self, "_task_datastore"):
             metaflow_adapter.sync_metadata_to_datastore(self._metadata, self._task_datastore)
-        result_file = os.environ.get(contract.ENV_RESULT_FILE)
-        if not result_file:
-            return
-
         next_steps, width = (
             metaflow_adapter.task_outcome(flow, graph, step_name) if is_task_ok else ([], None)
         )
-        result = contract.TaskResult(
-            pathspec=f"{flow.name}/{self._run_id}/{step_name}/{self._task_id}",
-            attempt=retry_count,
-            task_ok=bool(is_task_ok),
-            next_steps=next_steps,
-            foreach_num_splits=width,
+        _report(
+            contract.TaskResult(
+                pathspec=f"{flow.name}/{self._run_id}/{step_name}/{self._task_id}",
+                attempt=retry_count,
+                task_ok=bool(is_task_ok),
+                next_steps=next_steps,
+                foreach_num_splits=width,
+            )
         )
-        temporary = result_file + ".tmp"
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(result.to_json())
-        os.replace(temporary, result_file)
 
 
-def _store_parameters_once(flow_datastore: Any, init_file: str) -> None:
-    from . import metaflow_adapter
-
-    with open(init_file, encoding="utf-8") as handle:
-        init_args = json.load(handle)
-    run_id = init_args[init_args.index("--run-id") + 1]
-    if metaflow_adapter.parameters_stored(flow_datastore, run_id):
-        print(f"Parameters of run {run_id} were already stored; not running init again.")
+def _report(result: contract.TaskResult) -> None:
+    """Write the result file the Airflow task reads (local processes only), atomically."""
+    result_file = os.environ.get(contract.ENV_RESULT_FILE)
+    if not result_file:
         return
-    metaflow_adapter.run_init(init_args)
+    temporary = result_file + ".tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(result.to_json())
+    os.replace(temporary, result_file)
+
+
+def _store_parameters_once(flow: Any, flow_datastore: Any, parameters_file: str) -> None:
+    """Metaflow's `init` for the run, unless a previous try of `start` already ran it. Names that
+    are not the flow's Parameters are refused before anything reaches `init`'s command line."""
+    with open(parameters_file, encoding="utf-8") as handle:
+        parameters = contract.RunParameters.from_json(handle.read())
+    stored = metaflow_adapter.task_finished_in_datastore(
+        flow_datastore, parameters.run_id, contract.PARAMETERS_STEP, parameters.task_id
+    )
+    if stored:
+        print(f"Parameters of run {parameters.run_id} were already stored; not running init again.")
+        return
+    declared = metaflow_adapter.flow_parameter_names(flow)
+    unknown = sorted(set(parameters.values) - set(declared))
+    if unknown:
+        refusal = (
+            f"The DAG run gives {', '.join(repr(name) for name in unknown)}, which "
+            f"{'is not a Parameter' if len(unknown) == 1 else 'are not Parameters'} of flow "
+            f"{flow.name} (its Parameters: {', '.join(declared) or 'none'}). Remove "
+            f"{'it' if len(unknown) == 1 else 'them'} from the DAG run's conf or params, or list "
+            "the flow's Parameters in MetaflowFlow(parameters=[...]) so that other DAG params are "
+            "not passed to the flow."
+        )
+        pathspec = os.environ.get(contract.ENV_PATHSPEC, "")
+        attempt = int(os.environ.get(contract.ENV_ATTEMPT, "0"))
+        _report(contract.TaskResult(pathspec=pathspec, attempt=attempt, task_ok=False, refusal=refusal))
+        raise ParametersRefused(refusal)
+    metaflow_adapter.run_init(
+        metaflow_adapter.init_arguments(
+            parameters.run_id, parameters.task_id, parameters.tags, parameters.values
+        )
+    )
 
 
 class _ProcessHooks:
@@ -174,8 +200,6 @@ class _ProcessHooks:
             return
         stopped = StepTerminated("terminated by Airflow (SIGTERM)")
         if cls.flow is not None:  # user code is running: record the attempt as failed
-            from . import metaflow_adapter
-
             metaflow_adapter.mark_failed(cls.flow, stopped)
         raise stopped
 
@@ -196,8 +220,6 @@ class _ProcessHooks:
             except (OSError, ValueError):
                 pass
         try:
-            from . import metaflow_adapter
-
             streams = {name: _read(path) for name, path in files.items() if path}
             attempt = int(os.environ.get(contract.ENV_ATTEMPT, "0"))
             metaflow_adapter.save_task_logs(cls.flow_datastore, pathspec, attempt, streams)

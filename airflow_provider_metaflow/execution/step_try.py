@@ -1,39 +1,44 @@
-"""One try of a Metaflow step operator: ids, attempt, inputs, the step process, its result.
+"""The per-try engine: one Airflow try of a Metaflow step operator.
 
-Imported only when a task runs (never while a DAG file is parsed). Nothing here imports
-Metaflow: the step process itself stores Parameters, saves logs and reports its transition
-and foreach width (the extension's contract module), and what upstream tasks decided arrives through XCom
-(operators.upstream).
+It resolves the try once (the flow file, the Metaflow run, the task's index path), works out
+each Metaflow task's inputs and attempt, describes the task as a StepLaunch and hands it to the
+StepBackend the step's plan names (`backends.registry`), then passes the result on through
+XCom. It knows operators only through `StepArguments` and backends only through `StepBackend`.
+
+Imported only when a task runs, never while a DAG file is parsed. Nothing here imports
+Metaflow: the step process itself stores Parameters, saves logs and reports its transition and
+foreach width (the extension's contract module); what upstream tasks decided arrives through
+XCom (execution.upstream).
 """
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from airflow_provider_metaflow.backends.base import StepLaunch
-from airflow_provider_metaflow.backends.local import LocalStepBackend, ProcessKilled, StepFailed
-from airflow_provider_metaflow.operators.flow_run import locate_flow_run
-from airflow_provider_metaflow.operators.run_triggers import (
-    announce_run,
-    event_parameter_values,
-    upstream_runs,
+from airflow_provider_metaflow.backends.base import StepBackend, StepFailed, StepLaunch, StepStopped
+from airflow_provider_metaflow.backends.registry import load_backend
+from airflow_provider_metaflow.execution.environment import (
+    flow_identity,
+    flow_secrets,
+    metaflow_environment,
 )
-from airflow_provider_metaflow.operators.upstream import XCOM_NEXT_STEPS_KEY, XCOM_PATHSPEC_KEY, Upstream
+from airflow_provider_metaflow.execution.flow_run import locate_flow_run
+from airflow_provider_metaflow.execution.parameters import run_parameters
+from airflow_provider_metaflow.execution.run_triggers import announce_run, upstream_runs
+from airflow_provider_metaflow.execution.upstream import XCOM_NEXT_STEPS_KEY, XCOM_PATHSPEC_KEY, Upstream
+from airflow_provider_metaflow.flow import MetaflowFlow
 from airflow_provider_metaflow.runtime.attempts import AttemptPlan, AttemptsExhausted, plan_attempt
 from airflow_provider_metaflow.runtime.command import (
     FlowCommand,
     StepInvocation,
     config_file_content,
-    init_arguments,
     step_command,
 )
 from airflow_provider_metaflow.runtime.ids import (
     MAX_INLINE_INPUT_PATHS,
-    PARAMETERS_TASK_ID,
     compress_input_paths,
     metaflow_task_id,
     task_pathspec,
@@ -43,39 +48,55 @@ from airflow_provider_metaflow.version_compat import (
     AirflowException,
     AirflowFailException,
     AirflowSkipException,
+    check_map_length,
 )
 from metaflow_extensions.airflow_provider_metaflow.plugins import contract
 
-if TYPE_CHECKING:
-    from airflow_provider_metaflow.flow import MetaflowFlow
-    from airflow_provider_metaflow.operators.kubernetes import MetaflowKubernetesOperator
-    from airflow_provider_metaflow.operators.step import MetaflowStepOperator
 
-DEFAULT_METAFLOW_USER = "airflow"
+class StepArguments(Protocol):
+    """What the engine reads from a step operator: the arguments every Metaflow step operator
+    shares (operators.base.MetaflowStepBase), and what Airflow gives every operator."""
+
+    task_id: str
+    flow: MetaflowFlow
+    step: str
+    inputs: tuple[str, ...]
+    foreach: str | None
+    join_of: str | None
+    split_index: int | None
+    index_path: Sequence[int] | None
+    conditional: bool
+    env: dict[str, str]
+    environment: dict[str, str]
+    error_retries: int
+    decospecs: tuple[str, ...]
+    metaflow_conn_id: str | None
+    backend: str
+
+    @property
+    def log(self) -> Any: ...
+
+    def get_dag(self) -> Any: ...
 
 
-class StepTaskRun:
-    """Everything one Airflow try needs to run its Metaflow task(s), resolved once."""
+class StepTry:
+    """Everything one Airflow try needs to run its Metaflow task(s), resolved once. It is the
+    TrySite its backend is built from."""
 
-    def __init__(
-        self,
-        operator: MetaflowStepOperator | MetaflowKubernetesOperator,
-        context: Any,
-        need_flow_file: bool = True,
-    ) -> None:
+    def __init__(self, operator: StepArguments, context: Any) -> None:
         self.operator = operator
         self.context = context
         self.log = operator.log
         self.flow = operator.flow
         self.ti = context["ti"]
-        located = locate_flow_run(operator, self.flow, context, need_flow_file)
+        located = locate_flow_run(operator, self.flow, context, need_flow_file=operator.backend == "local")
         self.flow_file, self.flow_dir, self.run_id = located.flow_file, located.flow_dir, located.run_id
         # Find Airflow runs with the client: Flow(...).runs("airflow_dag_id:...")
         self.tags = (*self.flow.tags, f"airflow_dag_id:{self.ti.dag_id}", f"airflow_run_id:{self.ti.run_id}")
         self.index_path = task_index_path(operator.split_index, operator.index_path)
         self.inputs = StepInputs(operator.inputs, operator.foreach, operator.join_of)
         self.upstream = Upstream(self.ti)
-        self._backend: LocalStepBackend | None = None
+        self._backend: StepBackend | None = None
         self._killed = False
 
     # --- what this task is --------------------------------------------------------------
@@ -142,42 +163,49 @@ class StepTaskRun:
 
     # --- one Metaflow task ----------------------------------------------------------------
 
+    @property
+    def backend(self) -> StepBackend:
+        """The backend the step's plan names, built on first use and closed by close()."""
+        if self._backend is None:
+            self._backend = load_backend(self.operator.backend)(self)
+            if self._killed:
+                self._backend.kill()
+        return self._backend
+
     def launch(
-        self,
-        task_id: str,
-        attempt: AttemptPlan,
-        paths: Sequence[str],
-        split_index: int | None,
-        *,
-        python: str,
-        flow_file: str,
-        files_dir: str,
+        self, task_id: str, attempt: AttemptPlan, paths: Sequence[str], split_index: int | None
     ) -> StepLaunch:
         """Metaflow's command line for one task, the variables it needs, and its small files
-        (Parameters for `init`, Config values, a long input-path list), placed in files_dir."""
+        (Parameters for `init`, Config values, a long input-path list), as the backend's host
+        names them."""
+        host = self.backend.host
         files: dict[str, str] = {}
         compressed = compress_input_paths(paths)
         paths_file = None
         if len(compressed) > MAX_INLINE_INPUT_PATHS:
             files["input-paths"] = compressed
-            paths_file = os.path.join(files_dir, "input-paths")
+            paths_file = os.path.join(host.files_dir, "input-paths")
         config_file = None
         if self.flow.configs:
             files["configs.json"] = config_file_content(self.flow.configs)
-            config_file = os.path.join(files_dir, "configs.json")
+            config_file = os.path.join(host.files_dir, "configs.json")
         pathspec = self.pathspec(task_id)
         ti = self.ti
         env = {
+            **flow_identity(self.flow),
+            **self.operator.environment,
             contract.ENV_PATHSPEC: pathspec,
             contract.ENV_ATTEMPT: str(attempt.attempt),
             contract.ENV_AIRFLOW_TASK: f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}/{ti.try_number}",
         }
         if not self.operator.inputs:  # the start step stores the run's Parameters first
-            files["init.json"] = json.dumps(self._init_arguments())
-            env[contract.ENV_INIT_ARGS_FILE] = os.path.join(files_dir, "init.json")
+            parameters = run_parameters(self.flow, self.context, self.run_id, self.tags)
+            self.log.info("Parameters of run %s: %s", self.run_id, ", ".join(parameters.values) or "none")
+            files["parameters.json"] = parameters.to_json()
+            env[contract.ENV_RUN_PARAMETERS_FILE] = os.path.join(host.files_dir, "parameters.json")
         flow_command = FlowCommand(
-            python,
-            flow_file,
+            host.python,
+            host.flow_file,
             tuple(self.flow.configs),
             config_file,
             (*self.flow.top_level_options, *self._trigger_options),
@@ -195,51 +223,51 @@ class StepTaskRun:
             tags=self.tags,
             namespace=self.flow.namespace,
         )
-        return StepLaunch(pathspec, attempt.attempt, step_command(flow_command, invocation), env, files)
+        argv = step_command(flow_command, invocation)
+        # The DAG's own `env` may be templated from Airflow Variables: kept with the secrets.
+        secret_env = {**flow_secrets(self.flow), **self.operator.env}
+        return StepLaunch(pathspec, attempt.attempt, argv, env, files, secret_env)
 
     def run_task(
         self, task_id: str, attempt: AttemptPlan, paths: Sequence[str], split_index: int | None
     ) -> contract.TaskResult:
-        """Run one Metaflow task as a local process and return what it reported."""
-        with LocalStepBackend(self.worker_environment(), self.flow_dir) as backend:
-            launch = self.launch(
-                task_id,
-                attempt,
-                paths,
-                split_index,
-                python=self.flow.interpreter(),
-                flow_file=self.flow_file,
-                files_dir=backend.files_dir,
-            )
-            self.log.info("Metaflow task %s, attempt %d", launch.pathspec, attempt.attempt)
-            self.log.info("Running %s", " ".join(launch.argv))  # Parameter values go to a file, not argv
-            self._backend = backend
-            if self._killed:
-                backend.kill()
-            try:
-                return backend.run(launch, self._log_line)
-            except ProcessKilled as stopped:
-                raise AirflowException(f"Metaflow task {launch.pathspec} was stopped: {stopped}") from None
-            except StepFailed as failed:
-                raise AirflowException(str(failed)) from None
-            finally:
-                self._backend = None
+        """Run one Metaflow task on the backend and return what it reported."""
+        launch = self.launch(task_id, attempt, paths, split_index)
+        self.log.info("Metaflow task %s, attempt %d", launch.pathspec, attempt.attempt)
+        self.log.info("Running %s", " ".join(launch.argv))  # Parameter values go to a file, not argv
+        try:
+            result = self.backend.run(launch, self._log_line)
+        except StepStopped as stopped:
+            raise AirflowException(str(stopped)) from None
+        except StepFailed as failed:
+            raise AirflowException(str(failed)) from None
+        return checked(result)
 
     def _log_line(self, _stream: str, line: bytes) -> None:
         self.log.info("%s", line.decode(errors="replace"))
 
-    def publish(self, result: contract.TaskResult) -> None:
+    def finish(self, result: contract.TaskResult) -> list[int] | None:
         """Tell downstream tasks (and the UI link) which task ran and what it chose, and flows
-        waiting for this one (the end step's Asset) which run finished."""
+        waiting for this one (the end step's Asset) which run finished. Returns the task's XCom
+        return value: a foreach's split list, else None."""
         self.ti.xcom_push(key=XCOM_PATHSPEC_KEY, value=result.pathspec)
         self.ti.xcom_push(key=XCOM_NEXT_STEPS_KEY, value=result.next_steps)
         announce_run(self.operator, self.context, result.pathspec)
+        if result.foreach_num_splits is None:
+            return None
+        check_map_length(self.operator.step, result.foreach_num_splits)
+        self.log.info("Foreach yields %d child steps.", result.foreach_num_splits)
+        return list(range(result.foreach_num_splits))
 
     def kill(self) -> None:
         """Called from Airflow's SIGTERM handler: never blocks."""
         self._killed = True
         if self._backend is not None:
             self._backend.kill()
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
 
     @cached_property
     def _trigger_options(self) -> list[str]:
@@ -251,39 +279,22 @@ class StepTaskRun:
 
     def worker_environment(self) -> dict[str, str]:
         """The environment of a Metaflow process this task starts on the worker."""
-        return metaflow_environment(
-            self.flow, self.operator.metaflow_conn_id, self.operator.environment, self.operator.env
-        )
-
-    def _init_arguments(self) -> list[str]:
-        params = {**(self.context.get("params") or {}), **event_parameter_values(self.flow, self.context)}
-        values = self._parameter_values(params)
-        self.log.info("Parameters of run %s: %s", self.run_id, ", ".join(values) or "none")
-        return init_arguments(self.run_id, PARAMETERS_TASK_ID, values, self.tags)
-
-    def _parameter_values(self, params: Mapping[str, Any]) -> dict[str, str]:
-        """Values for `init`; a parameter left unset (None) keeps Metaflow's own default."""
-        names = self.flow.parameters if self.flow.parameters is not None else list(params)
-        json_names = set(self.flow.json_parameters)
-        return {
-            name: json.dumps(params[name]) if name in json_names else _cli_value(params[name])
-            for name in names
-            if params.get(name) is not None
-        }
+        return metaflow_environment(self.flow, self.operator.metaflow_conn_id)
 
 
-def run_step_inputs(task_run: StepTaskRun) -> tuple[list[str], AttemptPlan, int | None]:
-    """An ordinary step's input paths (or a skip), attempt and split index."""
-    paths = task_run.input_paths()
-    return paths, task_run.plan_attempt(), split_index_for(task_run.inputs, task_run.index_path)
-
-
-def run_step(task_run: StepTaskRun) -> contract.TaskResult:
-    """One Airflow try of an ordinary step: one Metaflow task."""
-    paths, attempt, split_index = run_step_inputs(task_run)
-    result = task_run.run_task(metaflow_task_id(task_run.index_path), attempt, paths, split_index)
-    task_run.publish(result)
+def checked(result: contract.TaskResult) -> contract.TaskResult:
+    """A result whose step refused its input fails the task for good: retrying cannot help."""
+    if result.refusal:
+        raise AirflowFailException(result.refusal)
     return result
+
+
+def run_step(step_try: StepTry) -> contract.TaskResult:
+    """One Airflow try of an ordinary step: one Metaflow task."""
+    paths = step_try.input_paths()
+    attempt = step_try.plan_attempt()
+    split_index = split_index_for(step_try.inputs, step_try.index_path)
+    return step_try.run_task(metaflow_task_id(step_try.index_path), attempt, paths, split_index)
 
 
 def task_index_path(split_index: int | None, index_path: Sequence[int] | None) -> tuple[int, ...]:
@@ -291,40 +302,3 @@ def task_index_path(split_index: int | None, index_path: Sequence[int] | None) -
     if index_path is not None:
         return tuple(int(index) for index in index_path)
     return () if split_index is None else (int(split_index),)
-
-
-def flow_identity(flow: MetaflowFlow) -> dict[str, str]:
-    """Who the flow's steps run as: the deployer, as on Metaflow's other schedulers."""
-    identity = {}
-    if flow.user:
-        identity["METAFLOW_USER"] = identity["METAFLOW_OWNER"] = flow.user
-    if flow.production_token:
-        identity["METAFLOW_PRODUCTION_TOKEN"] = flow.production_token
-    return identity
-
-
-def metaflow_environment(
-    flow: MetaflowFlow, metaflow_conn_id: str | None = None, *overrides: Mapping[str, str]
-) -> dict[str, str]:
-    """The environment of a Metaflow process run for `flow` on this worker: the worker's own,
-    the `metaflow` connection's configuration (the given one, else the flow's), the flow's
-    identity, then overrides."""
-    env = dict(os.environ)
-    env.setdefault("METAFLOW_USER", DEFAULT_METAFLOW_USER)  # steps fail with "Unknown user"
-    metaflow_conn_id = metaflow_conn_id or flow.metaflow_conn_id
-    if metaflow_conn_id:
-        from airflow_provider_metaflow.hooks.metaflow import MetaflowHook
-
-        env.update(MetaflowHook(metaflow_conn_id).metaflow_environment())
-    env.update(flow_identity(flow))
-    for override in overrides:
-        env.update(override)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def _cli_value(value: Any) -> str:
-    """A DAG param as Metaflow's CLI reads it: booleans as true/false, the rest as text."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_provider_metaflow.execution.upstream import XCOM_PATHSPEC_KEY
 from airflow_provider_metaflow.flow import MetaflowFlow
-from airflow_provider_metaflow.operators.upstream import XCOM_PATHSPEC_KEY
 from airflow_provider_metaflow.plan import FLOW_ASSET_SCHEME
 
 
