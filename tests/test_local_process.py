@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from process_helpers import is_alive, wait_dead
 
-from airflow_provider_metaflow.backends.local import LocalProcess, ProcessKilled
+from airflow_provider_metaflow.backends.process import LocalProcess, ProcessKilled
 
 # Starts a plain child and a daemon in a session of its own (it leaves the step's process
 # group, so only the guard's subreaper role can find it), prints both pids, then sleeps.
@@ -118,7 +118,7 @@ def test_nothing_survives_a_sigkill_of_the_task_process(tmp_path: Path) -> None:
     task_process = textwrap.dedent(
         f"""
         import os, sys
-        from airflow_provider_metaflow.backends.local import LocalProcess
+        from airflow_provider_metaflow.backends.process import LocalProcess
         process = LocalProcess([sys.executable, "-c", {SPAWNER!r}, "300"], dict(os.environ), ".",
                                "out", "err")
         def sink(stream, line):

@@ -48,7 +48,7 @@ class MetaflowExitHookOperator(BaseOperator):
     def execute(self, context: Any) -> list[str]:
         import tempfile
 
-        from airflow_provider_metaflow.backends.local import LocalProcess
+        from airflow_provider_metaflow.backends.process import LocalProcess
         from airflow_provider_metaflow.operators.flow_run import locate_flow_run
         from airflow_provider_metaflow.operators.task_run import metaflow_environment
         from airflow_provider_metaflow.operators.upstream import Upstream

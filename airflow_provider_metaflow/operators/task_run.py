@@ -15,7 +15,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_metaflow.backends.base import StepLaunch
-from airflow_provider_metaflow.backends.local import LocalStepBackend, ProcessKilled, StepFailed
+from airflow_provider_metaflow.backends.local import LocalStepBackend, StepFailed
+from airflow_provider_metaflow.backends.process import ProcessKilled
 from airflow_provider_metaflow.operators.flow_run import locate_flow_run
 from airflow_provider_metaflow.operators.run_triggers import (
     announce_run,
