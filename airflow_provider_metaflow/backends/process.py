@@ -1,15 +1,15 @@
 """Run a command as a local process tied to the Airflow task's life.
 
-The command runs under a guard process (see guard.py) that is the task's direct child: it dies
-with the task, starts the command in its own process group, adopts whatever the command
-orphans, and ends all of it when the command exits or the task stops, even when the task
-process itself is SIGKILLed. Output goes to two files, not to pipes or memory: this process
-tails them into the Airflow log, and reading them to the end is bounded by their size.
+The command runs under a guard (see guard.py) started as the task's direct child: it dies with
+the task, runs the command out of reach of the signals Airflow sends the task's process group,
+adopts whatever the command orphans, and ends all of it when the command exits or the task
+stops, even when the task process, the guard or both are SIGKILLed. Output goes to two files,
+not to pipes or memory: this process tails them into the Airflow log, and reading them to the
+end is bounded by their size.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -19,7 +19,6 @@ from collections.abc import Mapping, Sequence
 
 from airflow_provider_metaflow.backends.base import LineSink
 
-_PR_SET_PDEATHSIG = 1
 GUARD_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guard.py")
 # Airflow's supervisor sends SIGKILL 5 s after SIGTERM: the guard finishes the group before it.
 TERMINATE_GRACE_SECONDS = 3.0
@@ -28,13 +27,6 @@ POLL_SECONDS = 0.05
 
 class ProcessKilled(Exception):
     """The task was told to stop before or while its command ran."""
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # not Linux: the guard's own checks still apply
-        pass
 
 
 class _Tail:
@@ -112,7 +104,7 @@ class LocalProcess:
 
     def _start(self) -> dict[str, _Tail]:
         handles = {name: open(path, "ab") for name, path in self._paths.items()}  # noqa: SIM115
-        try:
+        try:  # no preexec_fn (unsafe in a threaded process): the guard ties itself to os.getpid()
             self._proc = subprocess.Popen(  # noqa: S603 - argv list, no shell
                 [
                     sys.executable,
@@ -129,7 +121,6 @@ class LocalProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=handles["stdout"],
                 stderr=handles["stderr"],
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only calls prctl
             )
         finally:
             for handle in handles.values():
@@ -145,7 +136,7 @@ class LocalProcess:
         try:
             proc.wait(timeout=TERMINATE_GRACE_SECONDS + 2)
         except subprocess.TimeoutExpired:
-            proc.kill()  # the command gets the guard's death as its own parent-death signal
+            proc.kill()  # the keeper gets the guard's death as its parent-death signal and ends the rest
             proc.wait()
 
 
