@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from airflow_provider_metaflow.backends.base import LineSink
 
 GUARD_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guard.py")
-# Airflow's supervisor sends SIGKILL 5 s after SIGTERM: the guard finishes the group before it.
+# Airflow's supervisor sends SIGKILL 5 s after SIGTERM: the keeper ends the step before it.
 TERMINATE_GRACE_SECONDS = 3.0
 POLL_SECONDS = 0.05
 
@@ -68,7 +68,7 @@ class LocalProcess:
 
     @property
     def pid(self) -> int | None:
-        """The guard's pid (the command itself is the guard's child)."""
+        """The guard's pid (the command runs two levels below it, under the keeper)."""
         return self._proc.pid if self._proc else None
 
     def run(self, sink: LineSink) -> int:
