@@ -15,18 +15,64 @@ from pathlib import Path
 import pytest
 from process_helpers import is_alive, wait_dead
 
-from airflow_provider_metaflow.backends.local import LocalProcess, ProcessKilled
+from airflow_provider_metaflow.backends.process import LocalProcess, ProcessKilled
 
 # Starts a plain child and a daemon in a session of its own (it leaves the step's process
-# group, so only the guard's subreaper role can find it), prints both pids, then sleeps.
+# group, so only a subreaper can find it), prints its own pid and theirs, then sleeps.
 SPAWNER = textwrap.dedent(
     """
     import os, subprocess, sys, time
     child = subprocess.Popen(["sleep", "300"])
     daemon = subprocess.Popen(["sleep", "301"], start_new_session=True)
-    print(child.pid, daemon.pid, flush=True)
+    print(os.getpid(), child.pid, daemon.pid, flush=True)
     print("to stderr", file=sys.stderr, flush=True)
     time.sleep(float(sys.argv[1]))
+    """
+)
+
+# Like SPAWNER, but stops the way a step's Metaflow decorator does: it notes each SIGTERM in
+# the file named by argv[1], takes a second to record its failure, notes that, and exits.
+RECORDS_ITS_FAILURE = textwrap.dedent(
+    """
+    import os, signal, subprocess, sys, time
+    def note(text):
+        with open(sys.argv[1], "a") as handle:
+            handle.write(text + "\\n")
+    terms = []
+    def on_sigterm(signum, frame):
+        terms.append(signum)
+        note("SIGTERM")
+    signal.signal(signal.SIGTERM, on_sigterm)
+    child = subprocess.Popen(["sleep", "300"])
+    daemon = subprocess.Popen(["sleep", "301"], start_new_session=True)
+    print(os.getpid(), child.pid, daemon.pid, flush=True)
+    while not terms:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    note("failure recorded")
+    sys.exit(1)
+    """
+)
+
+# Stands in for the Airflow task process: runs a LocalProcess and, on SIGTERM, calls kill() as
+# the task runner calls on_kill. Writes "GUARD STEP CHILD DAEMON" once the step reported.
+TASK_PROCESS = textwrap.dedent(
+    """
+    import os, signal, sys
+    from airflow_provider_metaflow.backends.process import LocalProcess, ProcessKilled
+    pid_file, step_argv = sys.argv[1], sys.argv[2:]
+    process = LocalProcess(step_argv, dict(os.environ), ".", "out", "err")
+    signal.signal(signal.SIGTERM, lambda signum, frame: process.kill())
+    def sink(stream, line):
+        parts = line.split()
+        if stream == "stdout" and parts and all(part.isdigit() for part in parts):
+            with open(pid_file + ".new", "w") as handle:
+                handle.write(" ".join([str(process.pid), *(part.decode() for part in parts)]))
+            os.rename(pid_file + ".new", pid_file)
+    try:
+        process.run(sink)
+    except ProcessKilled:
+        sys.exit(1)
     """
 )
 
@@ -112,38 +158,85 @@ def test_a_kill_before_the_command_starts_starts_nothing(tmp_path: Path) -> None
     assert not marker.exists() and process.pid is None
 
 
+class _Task:
+    """A task process in a process group of its own, as Airflow's supervisor starts it, running
+    a step under LocalProcess; the pids of the guard, the step and what the step started."""
+
+    def __init__(self, tmp_path: Path, step_script: str, *step_args: str) -> None:
+        pid_file = tmp_path / "pids"
+        step_argv = [sys.executable, "-c", step_script, *step_args]
+        self.popen = subprocess.Popen(
+            [sys.executable, "-c", TASK_PROCESS, str(pid_file), *step_argv],
+            cwd=tmp_path,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 20
+        while not pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.guard, self.step, self.child, self.daemon = (int(pid) for pid in pid_file.read_text().split())
+        # The leader of the step's session: whatever sits between the guard and the step.
+        self.step_session = os.getsid(self.step)
+        assert all(is_alive(pid) for pid in (self.step, self.child, self.daemon))
+
+    def assert_nothing_survives(self) -> None:
+        try:
+            assert wait_dead(self.guard), "the guard outlived the task"
+            assert wait_dead(self.step), "the step outlived the task"
+            assert wait_dead(self.step_session), "the step's session leader outlived the task"
+            assert wait_dead(self.child), "the step's child outlived the task"
+            assert wait_dead(self.daemon), "a daemon the step started outlived the task"
+        finally:
+            for pid in (self.step_session, self.step, self.child, self.daemon):
+                if is_alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+            if self.popen.poll() is None:
+                self.popen.kill()
+            self.popen.wait()
+
+
 def test_nothing_survives_a_sigkill_of_the_task_process(tmp_path: Path) -> None:
     """SIGKILL gives the task process no chance to clean up: the guard must, by itself."""
-    pid_file = tmp_path / "pids"
-    task_process = textwrap.dedent(
-        f"""
-        import os, sys
-        from airflow_provider_metaflow.backends.local import LocalProcess
-        process = LocalProcess([sys.executable, "-c", {SPAWNER!r}, "300"], dict(os.environ), ".",
-                               "out", "err")
-        def sink(stream, line):
-            parts = line.split()
-            if parts and all(part.isdigit() for part in parts):
-                with open({str(pid_file)!r}, "w") as handle:
-                    handle.write(" ".join([str(process.pid), *(part.decode() for part in parts)]))
-        process.run(sink)
-        """
-    )
-    task = subprocess.Popen([sys.executable, "-c", task_process], cwd=tmp_path)
-    deadline = time.monotonic() + 20
-    while not pid_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    guard, child, daemon = (int(pid) for pid in pid_file.read_text().split())
-    assert is_alive(child) and is_alive(daemon)
+    task = _Task(tmp_path, SPAWNER, "300")
 
-    os.kill(task.pid, signal.SIGKILL)
-    task.wait()
+    os.kill(task.popen.pid, signal.SIGKILL)
 
+    task.assert_nothing_survives()
+
+
+def test_nothing_survives_a_sigkill_of_the_guard(tmp_path: Path) -> None:
+    task = _Task(tmp_path, SPAWNER, "300")
+
+    os.kill(task.guard, signal.SIGKILL)
+
+    task.assert_nothing_survives()
+
+
+def test_nothing_survives_a_sigkill_of_the_task_process_group(tmp_path: Path) -> None:
+    """The task process and the guard die together, with no chance for either to clean up."""
+    task = _Task(tmp_path, SPAWNER, "300")
+
+    os.killpg(task.popen.pid, signal.SIGKILL)
+
+    task.assert_nothing_survives()
+
+
+def test_a_sigterm_of_the_task_process_group_gives_the_step_one_sigterm_and_time_to_record_it(
+    tmp_path: Path,
+) -> None:
+    """Airflow's supervisor: SIGTERM to the task's group, SIGKILL to it 5 s later. The task and
+    the guard both receive the SIGTERM, and the task also calls kill(); the step must get one."""
+    log = tmp_path / "step-signals"
+    task = _Task(tmp_path, RECORDS_ITS_FAILURE, str(log))
+
+    os.killpg(task.popen.pid, signal.SIGTERM)
     try:
-        assert wait_dead(guard), "the guard outlived the task process"
-        assert wait_dead(child), "the step's child outlived the task process"
-        assert wait_dead(daemon), "a daemon the step started outlived the task process"
-    finally:
-        for pid in (child, daemon):
-            if is_alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        task.popen.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(task.popen.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+    task.assert_nothing_survives()
+    assert log.read_text() == "SIGTERM\nfailure recorded\n"

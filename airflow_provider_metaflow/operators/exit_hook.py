@@ -49,7 +49,7 @@ class MetaflowExitHookOperator(BaseOperator):
     def execute(self, context: Any) -> list[str]:
         import tempfile
 
-        from airflow_provider_metaflow.backends.local import LocalProcess, ProcessKilled
+        from airflow_provider_metaflow.backends.process import LocalProcess, ProcessKilled
         from airflow_provider_metaflow.execution.environment import metaflow_environment
         from airflow_provider_metaflow.execution.flow_run import locate_flow_run
         from airflow_provider_metaflow.execution.upstream import Upstream

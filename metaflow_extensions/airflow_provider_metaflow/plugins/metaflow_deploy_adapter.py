@@ -29,6 +29,7 @@ def __getattr__(name: str) -> Any:
         return click
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 # --- A flow ------------------------------------------------------------------------------
 
 
