@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow.sdk import literal
 
 from airflow_provider_metaflow.testing import create_dag
 from airflow_provider_metaflow.version_compat import get_dagbag_class
@@ -119,7 +121,36 @@ def test_several_upstream_flows_and_project_qualified_names_each_get_an_asset_or
     dag = _load(dag_file)
     assert [asset.name for asset in dag.timetable.asset_condition.objects] == ["metaflow://UpstreamFlow"]
     sensor = dag.get_task("wait_for_OrdersFlow")  # OrdersFlow was not deployed here
-    assert (sensor.flow_name, sensor.project, sensor.project_branch) == ("OrdersFlow", "shop", "prod")
+    assert (sensor.flow_name, sensor.project, sensor.project_branch) == (
+        "OrdersFlow",
+        literal("shop"),
+        literal("prod"),
+    )
     flow = dag.get_task("start").flow
     assert flow.trigger_assets == ("metaflow://UpstreamFlow",)
     assert flow.trigger_sensors == ("wait_for_OrdersFlow",)
+
+
+def test_project_and_branch_named_by_the_flow_reach_the_sensor_query_untemplated(
+    tmp_path: Path, fresh_datastore: dict[str, str]
+) -> None:
+    """Metaflow checks only the flow name of @trigger_on_finish: a project or branch may hold
+    Jinja syntax, which is data here, as in every value that comes from the flow."""
+    flow_file = tmp_path / "braces_flow.py"
+    flow_file.write_text(
+        "from metaflow import FlowSpec, step, trigger_on_finish\n\n\n"
+        "@trigger_on_finish(flow={'name': 'OrdersFlow', 'project': '{{ ds }}', "
+        "'project_branch': 'test.{# x #}'})\n"
+        "class BracesFlow(FlowSpec):\n"
+        "    @step\n    def start(self):\n        self.next(self.end)\n\n"
+        "    @step\n    def end(self):\n        pass\n\n\n"
+        "if __name__ == '__main__':\n    BracesFlow()\n"
+    )
+    dag_file = tmp_path / "braces_dag.py"
+    create_dag(flow_file, dag_file, env=fresh_datastore)
+    sensor = _load(dag_file).get_task("wait_for_OrdersFlow")
+    context = {"ds": "2025-01-01", "logical_date": datetime(2025, 1, 1, tzinfo=UTC)}
+
+    sensor.render_template_fields(context)
+
+    assert sensor.run_query(context).tags == ("project:{{ ds }}", "project_branch:test.{# x #}")

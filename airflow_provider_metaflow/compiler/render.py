@@ -30,6 +30,7 @@ _RESERVED_NAMES = frozenset(
         "MetaflowKubernetesOperator",
         "MetaflowFlowSensor",
         "Asset",
+        "literal",
         "cron_timetable",
         "exit_hook",
         "annotations",
@@ -104,6 +105,7 @@ def _header(plan: FlowPlan, flow_path: str) -> str:
         "DAG",
         *(["Asset"] if render_triggers.uses_assets(plan) else []),
         *(["Param"] if plan.parameters else []),
+        *(["literal"] if render_triggers.uses_literals(plan) else []),
     ]
     return "\n".join(
         [

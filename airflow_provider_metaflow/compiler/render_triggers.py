@@ -15,6 +15,13 @@ def uses_sensors(plan: FlowPlan) -> bool:
     return any(not upstream.deployed_here for upstream in plan.upstream_flows)
 
 
+def uses_literals(plan: FlowPlan) -> bool:
+    """Whether a sensor takes a value through `airflow.sdk.literal` (see `sensor_tasks`)."""
+    return any(
+        not upstream.deployed_here and upstream.project is not None for upstream in plan.upstream_flows
+    )
+
+
 def schedule(plan: FlowPlan) -> str | None:
     """`schedule=` when Assets start the DAG: every one of them updated (Metaflow's rule)."""
     assets = _scheduling_assets(plan)
@@ -44,14 +51,22 @@ def end_outlets(plan: FlowPlan) -> list[str]:
 
 def sensor_tasks(plan: FlowPlan, names: dict[str, str]) -> list[str]:
     """A MetaflowFlowSensor in front of the start step for each upstream flow deployed elsewhere:
-    it waits for that flow's next successful run (one that finishes after this DAG run starts)."""
+    it waits for that flow's next successful run (one that finishes after this DAG run starts).
+
+    The sensor templates its filters, but the project and branch come from @trigger_on_finish,
+    where Metaflow takes any text (a user branch is `user.<any user name>`): `literal()` passes
+    them to the sensor as written. The flow name needs none: Metaflow allows only [A-Za-z0-9_].
+    """
     lines = []
     for upstream in plan.upstream_flows:
         if upstream.deployed_here:
             continue
         args = [f"task_id={upstream.sensor_task_id!r}", f"flow_name={upstream.flow!r}"]
         if upstream.project is not None:
-            args += [f"project={upstream.project!r}", f"project_branch={upstream.branch!r}"]
+            args += [
+                f"project=literal({upstream.project!r})",
+                f"project_branch=literal({upstream.branch!r})",
+            ]
         if plan.metaflow_conn_id is not None:
             args.append(f"metaflow_conn_id={plan.metaflow_conn_id!r}")
         args += ["finished_after=datetime.timedelta(0)", "mode='reschedule'", "poke_interval=60"]

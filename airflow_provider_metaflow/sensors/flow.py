@@ -43,7 +43,7 @@ class MetaflowFlowSensor(BaseSensorOperator):
     :param run_id: this run only (templated): a run id, or a pathspec such as the ``pathspec``
         XCom of a Metaflow task in this DAG.
     :param tags: Metaflow tags the run must all carry, user or system (templated).
-    :param project: the @project name: the run carries ``project:<project>``.
+    :param project: the @project name: the run carries ``project:<project>`` (templated).
     :param project_branch: the @project branch as Metaflow names it (``prod``, ``test.<name>``,
         ``user.<name>``, ``prod.<name>``): the run carries ``project_branch:<branch>`` (templated).
     :param namespace: a Metaflow namespace (``user:<name>``, ``production:<token>``, any tag);

@@ -3,7 +3,8 @@
 Run as ``python -m airflow_provider_metaflow.sensors.run_query``: the query comes as JSON on stdin
 and one answer goes as JSON to stdout. It runs apart from Airflow because Metaflow reads its
 configuration (datastore, metadata service) from the environment when imported, so each
-connection needs its own process, and because the client blocks. Never imports Airflow.
+connection needs its own process, and because the client blocks. Never imports Airflow; reads
+Metaflow only through `sensors.metaflow_client`, which holds the Metaflow internals it needs.
 
 What the answers mean:
 
@@ -29,8 +30,9 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from airflow_provider_metaflow.sensors import metaflow_client
 from airflow_provider_metaflow.sensors.query import (
     MATCHED,
     NEVER,
@@ -38,6 +40,9 @@ from airflow_provider_metaflow.sensors.query import (
     QueryAnswer,
     RunQuery,
 )
+
+if TYPE_CHECKING:
+    from airflow_provider_metaflow.sensors.metaflow_client import Flow, Run, Task
 
 # Run timestamps come from the machines that ran the tasks: allow for their clocks.
 CLOCK_SLACK = timedelta(minutes=5)
@@ -78,13 +83,9 @@ class Failure:
 
 def answer(query: RunQuery, now: datetime) -> QueryAnswer:
     """The answer to one query, read in Metaflow's global namespace (filters apply on top)."""
-    from metaflow import Flow, namespace
-    from metaflow.exception import MetaflowNotFound
-
-    namespace(None)
-    try:
-        flow = Flow(query.flow)
-    except MetaflowNotFound:
+    metaflow_client.read_all_namespaces()
+    flow = metaflow_client.find_flow(query.flow)
+    if flow is None:
         return QueryAnswer(
             NEVER,
             f"Flow {query.flow!r} does not exist in the Metaflow metadata this worker reads. Check "
@@ -98,12 +99,8 @@ def answer(query: RunQuery, now: datetime) -> QueryAnswer:
 
 
 def _answer_for_run(pathspec: str, query: RunQuery, window: Window, now: datetime) -> QueryAnswer:
-    from metaflow import Run
-    from metaflow.exception import MetaflowNotFound
-
-    try:
-        run = Run(pathspec, _namespace_check=False)
-    except MetaflowNotFound:
+    run = metaflow_client.find_run(pathspec)
+    if run is None:
         if window.closed(now):
             return QueryAnswer(NEVER, f"Run {pathspec} does not exist, and the window closed.")
         return QueryAnswer(WAITING, f"Run {pathspec} does not exist yet.")
@@ -131,10 +128,10 @@ def _answer_for_run(pathspec: str, query: RunQuery, window: Window, now: datetim
     return QueryAnswer(WAITING, f"Run {pathspec} has not finished yet.")
 
 
-def _answer_for_latest(flow: Any, query: RunQuery, window: Window, now: datetime) -> QueryAnswer:
-    best: Any = None
+def _answer_for_latest(flow: Flow, query: RunQuery, window: Window, now: datetime) -> QueryAnswer:
+    best: Run | None = None
     best_finished: datetime | None = None
-    newest: Any = None
+    newest: Run | None = None
     newest_successful = False
     for run in flow.runs(*query.tags):
         if _filter_problem(run, query) or (window.before and _utc(run.created_at) > window.before):
@@ -166,7 +163,7 @@ def _answer_for_latest(flow: Any, query: RunQuery, window: Window, now: datetime
     return QueryAnswer(WAITING, f"No {wanted} yet{latest}.")
 
 
-def _filter_problem(run: Any, query: RunQuery) -> str | None:
+def _filter_problem(run: Run, query: RunQuery) -> str | None:
     missing = [tag for tag in query.tags if tag not in run.tags]
     if missing:
         return f"it lacks the tags {missing}"
@@ -186,12 +183,12 @@ def _describe_wanted(query: RunQuery, window: Window) -> str:
     return " ".join(parts)
 
 
-def _failure(run: Any) -> Failure | None:
+def _failure(run: Run) -> Failure | None:
     """How the run failed, or None while it succeeded, runs, or may still be retried."""
     end = run.end_task
     if end is not None and end.finished and not end.successful:
         return Failure(f"its end task {end.pathspec} finished without success", _utc(end.finished_at))
-    allowed = _allowed_attempts(run)
+    allowed = metaflow_client.allowed_attempts(run)
     for step in run:
         for task in step:
             failure = _task_failure(task, allowed.get(step.id, 1))
@@ -200,40 +197,19 @@ def _failure(run: Any) -> Failure | None:
     return None
 
 
-def _task_failure(task: Any, allowed_attempts: int) -> Failure | None:
-    from metaflow import Task
-
+def _task_failure(task: Task, allowed_attempts: int) -> Failure | None:
     attempt = task.current_attempt  # the latest attempt that started
     if attempt + 1 < allowed_attempts:
         return None  # Metaflow may still run another attempt
-    latest = Task(task.pathspec, attempt=attempt, _namespace_check=False)
-    if "_task_ok" not in latest:
+    ended = metaflow_client.attempt_end(task, attempt)
+    if ended is None:
         return None  # that attempt has not finished
-    task_ok = latest["_task_ok"]
-    if task_ok.data:
+    if ended.ok:
         return None
     return Failure(
         f"task {task.pathspec} failed on attempt {attempt}, the last its step allows",
-        _utc(task_ok.created_at),
+        _utc(ended.at),
     )
-
-
-def _allowed_attempts(run: Any) -> dict[str, int]:
-    """Attempts each step may make, from the decorators recorded in the run's graph."""
-    from metaflow.exception import MetaflowNotFound
-    from metaflow.metaflow_config import MAX_ATTEMPTS
-
-    try:
-        graph = run["_parameters"].task["_graph_info"].data
-    except (KeyError, MetaflowNotFound):
-        return {}  # no recorded graph: each step gets one attempt
-    allowed = {}
-    for name, step in (graph.get("steps") or {}).items():
-        decorators = {deco["name"]: deco.get("attributes") or {} for deco in step.get("decorators", [])}
-        retries = int(decorators["retry"].get("times", 3)) if "retry" in decorators else 0
-        fallback = 1 if "catch" in decorators else 0
-        allowed[name] = min(int(MAX_ATTEMPTS), 1 + retries + fallback)
-    return allowed
 
 
 def _utc(moment: datetime | None) -> datetime:

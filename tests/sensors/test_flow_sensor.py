@@ -139,10 +139,10 @@ def test_retries_recorded_in_the_run_decide_when_a_task_failed_for_good(
 ) -> None:
     from metaflow import Run
 
-    from airflow_provider_metaflow.sensors.run_query import _allowed_attempts
+    from airflow_provider_metaflow.sensors.metaflow_client import allowed_attempts
 
     run = Run(finished_runs.failed.pathspec, _namespace_check=False)
-    assert _allowed_attempts(run) == {"start": 1, "boom": 2, "end": 1}
+    assert allowed_attempts(run) == {"start": 1, "boom": 2, "end": 1}
 
 
 def test_run_that_finishes_while_the_sensor_waits_is_found(gated_run: GatedRuns) -> None:
