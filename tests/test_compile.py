@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -107,6 +109,27 @@ def test_create_options_keep_metaflows_meaning(flow_copy: Any, tmp_path: Path) -
     start = dag.task_dict["start"]
     assert list(start.flow.tags) == ["team:ml", "nightly"] and start.flow.namespace == "analytics"
     assert str(dag_file) in completed.stdout + completed.stderr
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)], ids=["umask-022", "umask-027"])
+def test_dag_file_gets_the_mode_the_umask_allows_like_any_new_file(
+    umask: int, mode: int, flow_copy: Any, tmp_path: Path
+) -> None:
+    """A dag-processor or git-sync running as another user reads the file the umask lets it read,
+    also where an earlier `create` left a private file."""
+    dag_file = tmp_path / "dags" / "linear_dag.py"
+    dag_file.parent.mkdir()
+    dag_file.write_text("# an earlier DAG file, private\n")
+    dag_file.chmod(0o600)
+    previous = os.umask(umask)
+    try:
+        create_dag(flow_copy("linear_flow.py"), dag_file)
+    finally:
+        os.umask(previous)
+
+    assert stat.S_IMODE(dag_file.stat().st_mode) == mode
+    assert "LinearFlow" in dag_file.read_text()
+    assert list(dag_file.parent.glob(".metaflow-dag-*")) == []
 
 
 def test_without_paused_flag_airflows_own_setting_decides(flow_copy: Any, tmp_path: Path) -> None:
