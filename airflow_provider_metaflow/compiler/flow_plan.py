@@ -13,6 +13,7 @@ from airflow_provider_metaflow.compiler.kubernetes import pod_plan
 from airflow_provider_metaflow.compiler.parameters import config_values, parameter_plans
 from airflow_provider_metaflow.compiler.schedule import Schedule, schedule_from_attributes
 from airflow_provider_metaflow.compiler.steps import step_settings
+from airflow_provider_metaflow.compiler.task_ids import task_id_problems
 from airflow_provider_metaflow.plan import EventTrigger, FlowPlan, StepPlan, UpstreamFlow
 from metaflow_extensions.airflow_provider_metaflow.plugins.metaflow_adapter import project_identity
 
@@ -62,6 +63,8 @@ def build_plan(flow: Any, graph: Any, flow_file: str, options: DeployOptions) ->
                 "Keep one of them; to run on both, deploy the flow twice with `airflow --name ... create`.",
             )
         )
+    on_success, on_error = _exit_hooks(flow, "on_success"), _exit_hooks(flow, "on_error")
+    problems += task_id_problems(steps, upstream, has_exit_hook=bool(on_success or on_error))
     if problems:
         raise FlowCompileError(graph.name, problems)
     return FlowPlan(
@@ -82,8 +85,8 @@ def build_plan(flow: Any, graph: Any, flow_file: str, options: DeployOptions) ->
         configs=tuple(config_values(flow)),
         user=options.user,
         top_level_options=options.top_level_options,
-        exit_hooks_on_success=_exit_hooks(flow, "on_success"),
-        exit_hooks_on_error=_exit_hooks(flow, "on_error"),
+        exit_hooks_on_success=on_success,
+        exit_hooks_on_error=on_error,
         metaflow_conn_id=options.metaflow_conn_id,
         deferrable_pods=options.deferrable_pods,
         asset_uri=flow_asset_uri(graph.name, project, branch),

@@ -12,7 +12,13 @@ import os
 from typing import Any
 
 from airflow_provider_metaflow.compiler import render_triggers
-from airflow_provider_metaflow.plan import FlowPlan, ParameterPlan, StepPlan
+from airflow_provider_metaflow.plan import (
+    EXIT_HOOK_TASK_ID,
+    FlowPlan,
+    ParameterPlan,
+    StepPlan,
+    splits_task_id,
+)
 from airflow_provider_metaflow.pod_plan import PodPlan
 from airflow_provider_metaflow.version import DAG_FORMAT, __version__
 
@@ -60,8 +66,8 @@ def render_dag(plan: FlowPlan, dag_file: str) -> str:
 
 
 def _variables(plan: FlowPlan) -> dict[str, str]:
-    """A distinct Python variable per step (and per nested foreach's splits task, keyed
-    'STEP__splits'), never one of the names the file itself uses."""
+    """A distinct Python variable per step (and per nested foreach's splits task, keyed by its
+    task id), never one of the names the file itself uses."""
     taken = set(_RESERVED_NAMES)
     names: dict[str, str] = {}
 
@@ -79,8 +85,8 @@ def _variables(plan: FlowPlan) -> dict[str, str]:
         if step.name not in names:
             allocate(step.name, f"{step.name}_step")
     for step in plan.steps:
-        if step.kind == "foreach" and step.foreach is not None:
-            allocate(f"{step.name}__splits", f"{names[step.name]}_splits")
+        if step.has_splits_task:
+            allocate(splits_task_id(step.name), f"{names[step.name]}_splits")
     for upstream in plan.upstream_flows:
         if not upstream.deployed_here:
             allocate(upstream.sensor_task_id, upstream.sensor_task_id)
@@ -271,18 +277,18 @@ def _split_list(plan: FlowPlan, foreach: str, names: dict[str, str]) -> str:
 
 
 def _splits_variable(foreach: str, names: dict[str, str]) -> str:
-    return names[f"{foreach}__splits"]
+    return names[splits_task_id(foreach)]
 
 
 def _splits_task(plan: FlowPlan, step: StepPlan, names: dict[str, str]) -> list[str]:
     """For a nested foreach, a splits task right after it: it flattens the splits of every
     instance into (outer..., inner) index paths, so every innermost task can run in parallel."""
-    if step.kind != "foreach" or step.foreach is None:
+    if not step.has_splits_task:
         return []
     variable = _splits_variable(step.name, names)
     # After a switch, some instances of the foreach may be skipped: flatten the ones that ran.
     rule = ", trigger_rule='none_failed'" if step.conditional else ""
-    task_id = step.name + "__splits"
+    task_id = splits_task_id(step.name)
     return [
         f"    {variable} = MetaflowSplitsOperator(task_id={task_id!r}, foreach={step.name!r}{rule})",
         f"    {names[step.name]} >> {variable}",
@@ -301,7 +307,7 @@ def _edges(plan: FlowPlan, names: dict[str, str]) -> list[str]:
 
 
 def _has_nested_foreach(plan: FlowPlan) -> bool:
-    return any(step.kind == "foreach" and step.foreach is not None for step in plan.steps)
+    return any(step.has_splits_task for step in plan.steps)
 
 
 def _has_exit_hooks(plan: FlowPlan) -> bool:
@@ -318,7 +324,7 @@ def _exit_hook(plan: FlowPlan, names: dict[str, str]) -> list[str]:
         "",
         "    # @exit_hook: a teardown, after every step, succeeded or not; it leaves the run state alone.",
         "    exit_hook = MetaflowExitHookOperator(",
-        "        task_id='metaflow_exit_hook',",
+        f"        task_id={EXIT_HOOK_TASK_ID!r},",
         "        flow=flow,",
         f"        end_step={end!r},",
         f"        on_success={list(plan.exit_hooks_on_success)!r},",
