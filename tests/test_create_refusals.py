@@ -44,3 +44,54 @@ def test_steps_named_like_the_sensor_splits_or_exit_hook_task_are_refused(
     ) in message
     for step in ("wait_for_upstream", "outer__splits", "metaflow_exit_hook"):
         assert f"Rename step {step!r} to a name no other task of the DAG uses." in message
+
+
+# --- Parameter defaults Airflow cannot carry ---
+
+
+def test_inf_and_nan_defaults_are_refused_also_inside_json(flow_copy: Any, tmp_path: Path) -> None:
+    message = _refused(flow_copy("non_finite_defaults.py"), tmp_path / "non_finite_dag.py")
+
+    assert "4 problems" in message
+    for name, text in (("limit", "inf"), ("floor", "-inf"), ("missing", "nan")):
+        assert (
+            f"parameter {name!r}: defaults to {text}, which Airflow cannot carry: it stores DAG params "
+            f"as JSON, which has no inf or nan, so the scheduler would see the text {text!r}"
+        ) in message
+    assert "Use a finite default (for example 1e308 for 'no limit'), or default=None" in message
+    assert (
+        "parameter 'payload': has inf in its default (at ['bounds'][1]), which Airflow cannot carry"
+        in message
+    )
+    assert "Use a finite number or null there" in message
+    assert "parameter 'ratio'" not in message
+
+
+def test_a_default_that_is_not_of_the_parameters_type_is_refused(flow_copy: Any, tmp_path: Path) -> None:
+    message = _refused(flow_copy("mistyped_default.py"), tmp_path / "mistyped_dag.py")
+
+    assert (
+        "parameter 'count': has the default 'many', which is not a valid int (`python flow.py run` "
+        "refuses it too). Give it a default of type int."
+    ) in message
+
+
+def test_airflow_turns_inf_into_text_when_it_serializes_a_dag_which_is_why_create_refuses_it() -> None:
+    """What the scheduler (and dag.test()) work from: the serialized DAG. Should a later Airflow
+    carry inf, this test fails, and the refusal above can go."""
+    from airflow.sdk import DAG, Param
+    from airflow.sdk.definitions.param import ParamValidationError
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    with DAG(
+        "non_finite",
+        schedule=None,
+        params={"limit": Param(float("inf"), type="number"), "payload": Param({"x": float("nan")})},
+    ) as dag:
+        pass
+
+    scheduled = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+
+    assert scheduled.params["limit"] == "inf" and scheduled.params["payload"] == {"x": "nan"}
+    with pytest.raises(ParamValidationError, match="'inf' is not of type 'number'"):
+        scheduled.params.validate()

@@ -6,6 +6,7 @@ Python literals, never code. The file imports only airflow.sdk and this provider
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import keyword
 import os
@@ -188,7 +189,7 @@ def _dag_open(plan: FlowPlan) -> str:
 
 
 def _param(parameter: ParameterPlan) -> str:
-    args = [repr(parameter.default)] if parameter.has_default else []
+    args = [_literal(parameter.default)] if parameter.has_default else []
     if parameter.json_type is not None:
         args.append(f"type={parameter.json_type!r}")
     elif parameter.has_default and parameter.default is None:
@@ -196,6 +197,17 @@ def _param(parameter: ParameterPlan) -> str:
     if parameter.description:
         args.append(f"description={parameter.description!r}")
     return f"Param({', '.join(args)})"
+
+
+def _literal(value: Any) -> str:
+    """repr(value), checked to be a Python literal: a value that is not one (inf, an object) is
+    refused by the compiler with a Problem, and must never reach a DAG file as code."""
+    text = repr(value)
+    try:
+        ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        raise ValueError(f"{text} is not a Python literal, and cannot be written to a DAG file") from None
+    return text
 
 
 def _operator(step: StepPlan) -> str:
