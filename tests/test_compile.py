@@ -159,6 +159,18 @@ def test_retry_and_timeout_become_task_settings(flow_copy: Any, tmp_path: Path) 
     assert flaky.retry_delay == datetime.timedelta(0)
 
 
+def test_retry_and_timeout_as_strings_of_digits_are_read_as_metaflow_reads_them(
+    flow_copy: Any, tmp_path: Path
+) -> None:
+    dag_file = tmp_path / "retry_strings_dag.py"
+    create_dag(flow_copy("retry_strings_flow.py"), dag_file)
+
+    start = _load(dag_file).task_dict["start"]
+    assert start.retries == 2
+    assert start.retry_delay == datetime.timedelta(minutes=1)
+    assert start.execution_timeout == datetime.timedelta(minutes=1, seconds=90)
+
+
 def test_schedule_fires_once_per_period(flow_copy: Any, tmp_path: Path) -> None:
     from airflow.timetables.base import DataInterval, TimeRestriction
 

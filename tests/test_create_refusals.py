@@ -95,3 +95,84 @@ def test_airflow_turns_inf_into_text_when_it_serializes_a_dag_which_is_why_creat
     assert scheduled.params["limit"] == "inf" and scheduled.params["payload"] == {"x": "nan"}
     with pytest.raises(ParamValidationError, match="'inf' is not of type 'number'"):
         scheduled.params.validate()
+
+
+# --- @retry and @timeout: whole numbers, as Metaflow reads them ---
+
+
+def test_retry_and_timeout_values_that_are_no_whole_number_are_refused(
+    flow_copy: Any, tmp_path: Path
+) -> None:
+    message = _refused(flow_copy("refused_retry_timeout.py"), tmp_path / "retry_dag.py")
+
+    assert "4 problems" in message
+    for where, unit, example in (
+        ("step 'start' @retry(times=1.5)", "retries", "@retry(times=3)"),
+        (
+            "step 'wait' @retry(minutes_between_retries='soon')",
+            "minutes",
+            "@retry(minutes_between_retries=2)",
+        ),
+        ("step 'quick' @timeout(seconds=1.5)", "seconds", "@timeout(seconds=60)"),
+        ("step 'backwards' @timeout(minutes=-1)", "minutes", "@timeout(minutes=10)"),
+    ):
+        assert (
+            f"{where}: must be a whole number of {unit}, 0 or more: Metaflow reads it as an integer. "
+            f"Write an integer (or a string of digits), for example {example}."
+        ) in message
+
+
+def _plan_problems(flow: type) -> list[Any]:
+    """The compiler's problems with `flow`, given its graph directly (as the deployer and tests may)."""
+    from metaflow.graph import FlowGraph
+
+    from airflow_provider_metaflow.compiler.errors import FlowCompileError
+    from airflow_provider_metaflow.compiler.flow_plan import DeployOptions, build_plan
+
+    with pytest.raises(FlowCompileError) as failure:
+        build_plan(flow, FlowGraph(flow), "/flows/f.py", DeployOptions(dag_id=flow.__name__))
+    return failure.value.problems
+
+
+def test_words_in_retry_and_timeout_are_problems_also_where_metaflows_cli_does_not_stop_them_first() -> None:
+    """Metaflow's CLI fails on these with its own traceback before `create` runs; the compiler
+    reports them like any other problem for callers that give it the graph."""
+    import metaflow
+
+    class WordsFlow(metaflow.FlowSpec):
+        @metaflow.retry(times="x")
+        @metaflow.timeout(seconds="soon")
+        @metaflow.step
+        def start(self):  # type: ignore[no-untyped-def]
+            self.next(self.end)
+
+        @metaflow.step
+        def end(self):  # type: ignore[no-untyped-def]
+            pass
+
+    problems = _plan_problems(WordsFlow)
+
+    assert {problem.where for problem in problems} == {
+        "step 'start' @retry(times='x')",
+        "step 'start' @timeout(seconds='soon')",
+    }
+
+
+def test_a_pod_steps_timeout_that_is_no_whole_number_is_reported_once() -> None:
+    """The task and the pod both read @timeout: one problem, not two."""
+    import metaflow
+
+    class PodTimeoutFlow(metaflow.FlowSpec):
+        @metaflow.kubernetes(image="python:3.11")
+        @metaflow.timeout(seconds=90.5)
+        @metaflow.step
+        def start(self):  # type: ignore[no-untyped-def]
+            self.next(self.end)
+
+        @metaflow.step
+        def end(self):  # type: ignore[no-untyped-def]
+            pass
+
+    problems = _plan_problems(PodTimeoutFlow)
+
+    assert [problem.where for problem in problems].count("step 'start' @timeout(seconds=90.5)") == 1

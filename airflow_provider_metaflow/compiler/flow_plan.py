@@ -66,7 +66,8 @@ def build_plan(flow: Any, graph: Any, flow_file: str, options: DeployOptions) ->
     on_success, on_error = _exit_hooks(flow, "on_success"), _exit_hooks(flow, "on_error")
     problems += task_id_problems(steps, upstream, has_exit_hook=bool(on_success or on_error))
     if problems:
-        raise FlowCompileError(graph.name, problems)
+        # A pod step's @timeout is read for the task and for the pod: report its problem once.
+        raise FlowCompileError(graph.name, list(dict.fromkeys(problems)))
     return FlowPlan(
         flow_name=graph.name,
         flow_file=flow_file,
