@@ -176,3 +176,40 @@ def test_a_pod_steps_timeout_that_is_no_whole_number_is_reported_once() -> None:
     problems = _plan_problems(PodTimeoutFlow)
 
     assert [problem.where for problem in problems].count("step 'start' @timeout(seconds=90.5)") == 1
+
+
+# --- options ---
+
+
+@pytest.mark.parametrize("value", ["0", "-3"])
+def test_max_workers_and_workflow_timeout_below_one_are_refused(
+    value: str, flow_copy: Any, tmp_path: Path
+) -> None:
+    message = _refused(
+        flow_copy("linear_flow.py"),
+        tmp_path / "options_dag.py",
+        "--max-workers",
+        value,
+        "--workflow-timeout",
+        value,
+    )
+
+    assert "2 problems" in message
+    assert (
+        f"option --max-workers: is {value}, but it is how many tasks of a run may run at once (the DAG's "
+        "max_active_tasks): below 1, Airflow would never start one. Pass --max-workers 1 or more, or "
+        "leave it out for 100."
+    ) in message
+    assert (
+        f"option --workflow-timeout: is {value}, but it is how many seconds a run may take (the DAG's "
+        "dagrun_timeout): below 1, every run would time out. Pass --workflow-timeout 1 or more, or "
+        "leave it out for no timeout."
+    ) in message
+
+
+def test_a_refused_option_is_reported_with_the_flows_own_problems(flow_copy: Any, tmp_path: Path) -> None:
+    message = _refused(
+        flow_copy("refused_retry_timeout.py"), tmp_path / "options_dag.py", "--max-workers", "0"
+    )
+
+    assert "5 problems" in message and "option --max-workers: is 0" in message

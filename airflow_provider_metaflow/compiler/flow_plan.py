@@ -45,7 +45,7 @@ class DeployOptions:
 
 def build_plan(flow: Any, graph: Any, flow_file: str, options: DeployOptions) -> FlowPlan:
     """Describe `flow` for Airflow, or raise FlowCompileError listing all problems."""
-    problems: list[Problem] = []
+    problems = _option_problems(options)
     steps = _mark_conditional([_step_plan(graph, graph[name], problems) for name in _topological(graph)])
     schedule, schedule_problems = _schedule(flow)
     problems += schedule_problems
@@ -94,6 +94,31 @@ def build_plan(flow: Any, graph: Any, flow_file: str, options: DeployOptions) ->
         upstream_flows=tuple(upstream),
         event_triggers=tuple(events),
     )
+
+
+def _option_problems(options: DeployOptions) -> list[Problem]:
+    """--max-workers and --workflow-timeout below 1 would make a DAG that never runs a task, or
+    whose every run times out."""
+    problems = []
+    if options.max_workers is not None and options.max_workers < 1:
+        problems.append(
+            Problem(
+                "option --max-workers",
+                f"is {options.max_workers}, but it is how many tasks of a run may run at once (the DAG's "
+                "max_active_tasks): below 1, Airflow would never start one.",
+                "Pass --max-workers 1 or more, or leave it out for 100.",
+            )
+        )
+    if options.workflow_timeout is not None and options.workflow_timeout < 1:
+        problems.append(
+            Problem(
+                "option --workflow-timeout",
+                f"is {options.workflow_timeout}, but it is how many seconds a run may take (the DAG's "
+                "dagrun_timeout): below 1, every run would time out.",
+                "Pass --workflow-timeout 1 or more, or leave it out for no timeout.",
+            )
+        )
+    return problems
 
 
 def _triggers(
