@@ -159,6 +159,28 @@ def test_retry_and_timeout_become_task_settings(flow_copy: Any, tmp_path: Path) 
     assert flaky.retry_delay == datetime.timedelta(0)
 
 
+@pytest.mark.parametrize("named", ["file", "folder"])
+def test_a_docstring_ending_in_md_is_shown_as_text_never_as_the_file_it_names(
+    named: str, flow_copy: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Airflow opens a doc_md ending in '.md' as a path, relative to the DAG processor's working
+    directory: here the dags folder, where the docstring names a file (or a folder)."""
+    dags = tmp_path / "dags"
+    named_path = dags / "docs" / "training.md"
+    if named == "file":
+        named_path.parent.mkdir(parents=True)
+        named_path.write_text("# Someone else's file\n")
+    else:
+        named_path.mkdir(parents=True)
+    dag_file = dags / "markdown_doc_dag.py"
+    create_dag(flow_copy("markdown_doc_flow.py"), dag_file)
+    monkeypatch.chdir(dags)
+
+    doc = _load(dag_file).doc_md
+
+    assert doc.strip() == "docs/training.md"
+
+
 def test_retry_and_timeout_as_strings_of_digits_are_read_as_metaflow_reads_them(
     flow_copy: Any, tmp_path: Path
 ) -> None:

@@ -171,7 +171,7 @@ def _dag_open(plan: FlowPlan) -> str:
         schedule = f"cron_timetable({plan.schedule!r}, timezone={plan.schedule_timezone!r})"
     args = [f"dag_id={plan.dag_id!r}", f"schedule={schedule}", "catchup=False"]
     if plan.description:
-        args.append(f"doc_md={plan.description!r}")
+        args.append(f"doc_md={_doc_md(plan.description)!r}")
     if plan.parameters:
         params = "".join(f"        {p.name!r}: {_param(p)},\n" for p in plan.parameters)
         args.append("params={\n" + params + "    }")
@@ -186,6 +186,12 @@ def _dag_open(plan: FlowPlan) -> str:
         args.append(f"default_args={{'pool': {plan.pool!r}}}")
     body = "".join(f"    {arg},\n" for arg in args)
     return f"with DAG(\n{body}) as dag:"
+
+
+def _doc_md(text: str) -> str:
+    """The flow's docstring as doc_md. Airflow opens a doc_md that ends in '.md' as a file and
+    shows that file instead: a final newline keeps it text, which Markdown shows the same."""
+    return text + "\n" if text.endswith(".md") else text
 
 
 def _param(parameter: ParameterPlan) -> str:
