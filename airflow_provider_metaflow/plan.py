@@ -67,6 +67,11 @@ class StepPlan:
     # With @kubernetes: the step runs as this pod.
     pod: PodPlan | None = None
 
+    @property
+    def has_splits_task(self) -> bool:
+        """A nested foreach: a splits task after it flattens its splits (see splits_task_id)."""
+        return self.kind == "foreach" and self.foreach is not None
+
 
 @dataclass(frozen=True)
 class UpstreamFlow:
@@ -81,7 +86,18 @@ class UpstreamFlow:
 
     @property
     def sensor_task_id(self) -> str:
+        """The task that waits for this flow when it is deployed elsewhere."""
         return f"wait_for_{self.flow}"
+
+
+# The task ids a DAG has besides one per step, defined here once: the renderer writes them and
+# the compiler refuses a step that would take one (compiler.task_ids).
+EXIT_HOOK_TASK_ID = "metaflow_exit_hook"  # the @exit_hook teardown
+
+
+def splits_task_id(foreach: str) -> str:
+    """The task after nested foreach step `foreach` that flattens its splits into index paths."""
+    return f"{foreach}__splits"
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -109,6 +111,27 @@ def test_create_options_keep_metaflows_meaning(flow_copy: Any, tmp_path: Path) -
     assert str(dag_file) in completed.stdout + completed.stderr
 
 
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)], ids=["umask-022", "umask-027"])
+def test_dag_file_gets_the_mode_the_umask_allows_like_any_new_file(
+    umask: int, mode: int, flow_copy: Any, tmp_path: Path
+) -> None:
+    """A dag-processor or git-sync running as another user reads the file the umask lets it read,
+    also where an earlier `create` left a private file."""
+    dag_file = tmp_path / "dags" / "linear_dag.py"
+    dag_file.parent.mkdir()
+    dag_file.write_text("# an earlier DAG file, private\n")
+    dag_file.chmod(0o600)
+    previous = os.umask(umask)
+    try:
+        create_dag(flow_copy("linear_flow.py"), dag_file)
+    finally:
+        os.umask(previous)
+
+    assert stat.S_IMODE(dag_file.stat().st_mode) == mode
+    assert "LinearFlow" in dag_file.read_text()
+    assert list(dag_file.parent.glob(".metaflow-dag-*")) == []
+
+
 def test_without_paused_flag_airflows_own_setting_decides(flow_copy: Any, tmp_path: Path) -> None:
     dag_file = tmp_path / "default_dag.py"
     create_dag(flow_copy("linear_flow.py"), dag_file)
@@ -134,6 +157,40 @@ def test_retry_and_timeout_become_task_settings(flow_copy: Any, tmp_path: Path) 
     flaky = _load(dag_file).task_dict["flaky"]
     assert flaky.retries == 2
     assert flaky.retry_delay == datetime.timedelta(0)
+
+
+@pytest.mark.parametrize("named", ["file", "folder"])
+def test_a_docstring_ending_in_md_is_shown_as_text_never_as_the_file_it_names(
+    named: str, flow_copy: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Airflow opens a doc_md ending in '.md' as a path, relative to the DAG processor's working
+    directory: here the dags folder, where the docstring names a file (or a folder)."""
+    dags = tmp_path / "dags"
+    named_path = dags / "docs" / "training.md"
+    if named == "file":
+        named_path.parent.mkdir(parents=True)
+        named_path.write_text("# Someone else's file\n")
+    else:
+        named_path.mkdir(parents=True)
+    dag_file = dags / "markdown_doc_dag.py"
+    create_dag(flow_copy("markdown_doc_flow.py"), dag_file)
+    monkeypatch.chdir(dags)
+
+    doc = _load(dag_file).doc_md
+
+    assert doc.strip() == "docs/training.md"
+
+
+def test_retry_and_timeout_as_strings_of_digits_are_read_as_metaflow_reads_them(
+    flow_copy: Any, tmp_path: Path
+) -> None:
+    dag_file = tmp_path / "retry_strings_dag.py"
+    create_dag(flow_copy("retry_strings_flow.py"), dag_file)
+
+    start = _load(dag_file).task_dict["start"]
+    assert start.retries == 2
+    assert start.retry_delay == datetime.timedelta(minutes=1)
+    assert start.execution_timeout == datetime.timedelta(minutes=1, seconds=90)
 
 
 def test_schedule_fires_once_per_period(flow_copy: Any, tmp_path: Path) -> None:

@@ -28,15 +28,26 @@ def render_checked(plan: FlowPlan, dag_file: str) -> str:
 
 
 def write_atomically(path: str, text: str) -> None:
-    """Write via a temporary file and rename: a DAG processor never sees half a file."""
+    """Write via a temporary file and rename: a DAG processor never sees half a file.
+
+    The file gets the mode any editor would give it (0666 less the umask), not mkstemp's 0600:
+    a dag-processor or git-sync running as another user must be able to read it."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=".metaflow-dag-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            os.fchmod(stream.fileno(), 0o666 & ~_umask())
             stream.write(text)
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it: set it straight back)."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,12 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.where}: {self.what} {self.fix}"
+
+
+def attribute_problem(step: str, decorator: str, attribute: str, value: Any, what: str, fix: str) -> Problem:
+    """A Problem with one attribute of a step's decorator, named as `step 'x' @deco(attr=value)`."""
+    shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+    return Problem(f"step {step!r} @{decorator}({attribute}={shown})", what, fix)
 
 
 class FlowCompileError(Exception):

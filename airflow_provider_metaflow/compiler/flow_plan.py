@@ -15,6 +15,7 @@ from airflow_provider_metaflow.compiler.metaflow_view import MetaflowView
 from airflow_provider_metaflow.compiler.parameters import config_values, parameter_plans
 from airflow_provider_metaflow.compiler.schedule import Schedule, schedule_from_attributes
 from airflow_provider_metaflow.compiler.steps import step_settings
+from airflow_provider_metaflow.compiler.task_ids import task_id_problems
 from airflow_provider_metaflow.plan import EventTrigger, FlowPlan, StepPlan, UpstreamFlow
 
 SUPPORTED_FLOW_DECORATORS = frozenset({"schedule", "project", "exit_hook", "trigger", "trigger_on_finish"})
@@ -48,7 +49,7 @@ def build_plan(
 ) -> FlowPlan:
     """Describe `flow` for Airflow, or raise FlowCompileError listing all problems. `metaflow`
     answers what the graph does not tell (the extension's deploy adapter)."""
-    problems: list[Problem] = []
+    problems = _option_problems(options)
     pods = _PodPlanner(graph.name, metaflow)
     steps = _mark_conditional(
         [_step_plan(graph, graph[name], problems, pods) for name in _topological(graph)]
@@ -70,8 +71,14 @@ def build_plan(
                 "Keep one of them; to run on both, deploy the flow twice with `airflow --name ... create`.",
             )
         )
+    on_success, on_error = (
+        _exit_hooks(flow_decorators, "on_success"),
+        _exit_hooks(flow_decorators, "on_error"),
+    )
+    problems += task_id_problems(steps, upstream, has_exit_hook=bool(on_success or on_error))
     if problems:
-        raise FlowCompileError(graph.name, problems)
+        # A pod step's @timeout is read for the task and for the pod: report its problem once.
+        raise FlowCompileError(graph.name, list(dict.fromkeys(problems)))
     return FlowPlan(
         flow_name=graph.name,
         flow_file=flow_file,
@@ -90,14 +97,39 @@ def build_plan(
         configs=tuple(config_values(flow, metaflow)),
         user=options.user,
         top_level_options=options.top_level_options,
-        exit_hooks_on_success=_exit_hooks(flow_decorators, "on_success"),
-        exit_hooks_on_error=_exit_hooks(flow_decorators, "on_error"),
+        exit_hooks_on_success=on_success,
+        exit_hooks_on_error=on_error,
         metaflow_conn_id=options.metaflow_conn_id,
         deferrable_pods=options.deferrable_pods,
         asset_uri=flow_asset_uri(graph.name, project, branch),
         upstream_flows=tuple(upstream),
         event_triggers=tuple(events),
     )
+
+
+def _option_problems(options: DeployOptions) -> list[Problem]:
+    """--max-workers and --workflow-timeout below 1 would make a DAG that never runs a task, or
+    whose every run times out."""
+    problems = []
+    if options.max_workers is not None and options.max_workers < 1:
+        problems.append(
+            Problem(
+                "option --max-workers",
+                f"is {options.max_workers}, but it is how many tasks of a run may run at once (the DAG's "
+                "max_active_tasks): below 1, Airflow would never start one.",
+                "Pass --max-workers 1 or more, or leave it out for 100.",
+            )
+        )
+    if options.workflow_timeout is not None and options.workflow_timeout < 1:
+        problems.append(
+            Problem(
+                "option --workflow-timeout",
+                f"is {options.workflow_timeout}, but it is how many seconds a run may take (the DAG's "
+                "dagrun_timeout): below 1, every run would time out.",
+                "Pass --workflow-timeout 1 or more, or leave it out for no timeout.",
+            )
+        )
+    return problems
 
 
 def _triggers(

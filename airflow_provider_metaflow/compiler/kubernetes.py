@@ -16,13 +16,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from airflow_provider_metaflow.compiler import kubernetes_values as values
-from airflow_provider_metaflow.compiler.errors import Problem
+from airflow_provider_metaflow.compiler.errors import Problem, attribute_problem
 from airflow_provider_metaflow.compiler.kubernetes_defaults import (
     KubernetesDefaults,
     config_name,
     fill_from_config,
 )
 from airflow_provider_metaflow.compiler.kubernetes_values import InvalidValue
+from airflow_provider_metaflow.compiler.steps import timeout_seconds
 from airflow_provider_metaflow.pod_plan import PodPlan, Tmpfs, Toleration, VolumeClaim
 
 __all__ = ["KubernetesDefaults", "pod_plan"]
@@ -70,7 +71,6 @@ class _Checker:
             return None
 
     def refuse(self, attribute: str, value: Any, what: str, fix: str, *, deco: str = "kubernetes") -> None:
-        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
         source = self.sources.get(attribute) if deco == "kubernetes" else None
         if source:
             what += f" The value comes from {source} in your Metaflow configuration."
@@ -79,7 +79,7 @@ class _Checker:
                 if self.overridable
                 else f" Or fix {source}."
             )
-        self.problems.append(Problem(f"step {self.step!r} @{deco}({attribute}={shown})", what, fix))
+        self.problems.append(attribute_problem(self.step, deco, attribute, value, what, fix))
 
     def from_config(self, attribute: str) -> _Checker:
         return _Checker(self.step, self.problems, {attribute: config_name(attribute)}, overridable=False)
@@ -248,21 +248,7 @@ def _check_mount_paths(
 def _deadline(timeout: Any, config: KubernetesDefaults, check: _Checker) -> tuple[int | None, int]:
     """@timeout's total (None without one), and the pod's active deadline: that, or Metaflow's
     run time limit (METAFLOW_DEFAULT_RUNTIME_LIMIT) for a step without @timeout."""
-    seconds = None
-    if timeout is not None:
-        parts = [
-            check(
-                unit,
-                timeout.attributes.get(unit) or 0,
-                values.whole_number,
-                deco="timeout",
-                minimum=0,
-                what=unit,
-            )
-            for unit in ("hours", "minutes", "seconds")
-        ]
-        if None not in parts:
-            seconds = parts[0] * 3600 + parts[1] * 60 + parts[2] or None
+    seconds = timeout_seconds(check.step, timeout, check.problems) if timeout is not None else None
     if seconds is not None:
         deadline: int | None = seconds
         refuse = check

@@ -7,6 +7,8 @@ here, once, at `create`, the way Metaflow's other schedulers do.
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Iterable
 from typing import Any
 
 from airflow_provider_metaflow.compiler.errors import Problem
@@ -79,9 +81,10 @@ def _parameter_plan(
         return ParameterPlan(param.name, "string", str(default), True, description), None
     if is_json:
         value = json.loads(default) if isinstance(default, str) else default
-        return ParameterPlan(
-            param.name, _JSON_TYPES_OF_VALUES.get(type(value)), value, True, description, True
-        ), None
+        return _carried(
+            where,
+            ParameterPlan(param.name, _JSON_TYPES_OF_VALUES.get(type(value)), value, True, description, True),
+        )
     declared = kwargs.get("type") or type(default)
     json_type = _declared_json_type(declared)
     if json_type is None:
@@ -90,7 +93,60 @@ def _parameter_plan(
             f"has type {getattr(declared, '__name__', declared)!r}, which Airflow params cannot carry.",
             "Use str, int, float, bool or JSONType.",
         )
-    return ParameterPlan(param.name, json_type, declared(default), True, description), None
+    try:
+        value = declared(default)
+    except (TypeError, ValueError, OverflowError):
+        return None, Problem(
+            where,
+            f"has the default {default!r}, which is not a valid {declared.__name__} "
+            "(`python flow.py run` refuses it too).",
+            f"Give it a default of type {declared.__name__}.",
+        )
+    return _carried(where, ParameterPlan(param.name, json_type, value, True, description))
+
+
+def _carried(where: str, plan: ParameterPlan) -> tuple[ParameterPlan | None, Problem | None]:
+    """The plan, or a Problem if Airflow cannot carry its default: it keeps DAG params as JSON,
+    which has no inf or nan, and its serialized DAG holds the text 'inf' in place of the number
+    (so it refuses every run of a number param, and shows and sends text for a JSON one)."""
+    found = _non_finite(plan.default, "")
+    if found is None:
+        return plan, None
+    at, number = found
+    text = str(number)
+    if not at:
+        example = " (for example 1e308 for 'no limit')" if math.isinf(number) else ""
+        return None, Problem(
+            where,
+            f"defaults to {text}, which Airflow cannot carry: it stores DAG params as JSON, which has "
+            f"no inf or nan, so the scheduler would see the text {text!r} and refuse every run.",
+            f"Use a finite default{example}, or default=None and treat None as unset in the flow.",
+        )
+    return None, Problem(
+        where,
+        f"has {text} in its default (at {at}), which Airflow cannot carry: it stores DAG params as "
+        f"JSON, which has no inf or nan, so the scheduler and the trigger form would see the text "
+        f"{text!r} in place of the number.",
+        "Use a finite number or null there, and treat it as unset in the flow.",
+    )
+
+
+def _non_finite(value: Any, at: str) -> tuple[str, float] | None:
+    """The first inf or nan in `value` and where it is (`''` for the value itself), or None."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (at, value)
+    items: Iterable[tuple[Any, Any]]
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _non_finite(item, f"{at}[{key!r}]")
+        if found is not None:
+            return found
+    return None
 
 
 def _declared_json_type(declared: Any) -> str | None:

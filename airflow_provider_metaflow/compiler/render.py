@@ -6,6 +6,7 @@ Python literals, never code. The file imports only airflow.sdk and this provider
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import keyword
 import os
@@ -13,7 +14,13 @@ from typing import Any
 
 from airflow_provider_metaflow.backends.registry import LOCAL, backend_entry
 from airflow_provider_metaflow.compiler import render_triggers
-from airflow_provider_metaflow.plan import FlowPlan, ParameterPlan, StepPlan
+from airflow_provider_metaflow.plan import (
+    EXIT_HOOK_TASK_ID,
+    FlowPlan,
+    ParameterPlan,
+    StepPlan,
+    splits_task_id,
+)
 from airflow_provider_metaflow.pod_plan import PodPlan
 from airflow_provider_metaflow.version import DAG_FORMAT, __version__
 
@@ -62,8 +69,8 @@ def render_dag(plan: FlowPlan, dag_file: str) -> str:
 
 
 def _variables(plan: FlowPlan) -> dict[str, str]:
-    """A distinct Python variable per step (and per nested foreach's splits task, keyed
-    'STEP__splits'), never one of the names the file itself uses."""
+    """A distinct Python variable per step (and per nested foreach's splits task, keyed by its
+    task id), never one of the names the file itself uses."""
     taken = set(_RESERVED_NAMES)
     names: dict[str, str] = {}
 
@@ -81,8 +88,8 @@ def _variables(plan: FlowPlan) -> dict[str, str]:
         if step.name not in names:
             allocate(step.name, f"{step.name}_step")
     for step in plan.steps:
-        if step.kind == "foreach" and step.foreach is not None:
-            allocate(f"{step.name}__splits", f"{names[step.name]}_splits")
+        if step.has_splits_task:
+            allocate(splits_task_id(step.name), f"{names[step.name]}_splits")
     for upstream in plan.upstream_flows:
         if not upstream.deployed_here:
             allocate(upstream.sensor_task_id, upstream.sensor_task_id)
@@ -163,7 +170,7 @@ def _dag_open(plan: FlowPlan) -> str:
         schedule = f"cron_timetable({plan.schedule!r}, timezone={plan.schedule_timezone!r})"
     args = [f"dag_id={plan.dag_id!r}", f"schedule={schedule}", "catchup=False"]
     if plan.description:
-        args.append(f"doc_md={plan.description!r}")
+        args.append(f"doc_md={_doc_md(plan.description)!r}")
     if plan.parameters:
         params = "".join(f"        {p.name!r}: {_param(p)},\n" for p in plan.parameters)
         args.append("params={\n" + params + "    }")
@@ -180,8 +187,14 @@ def _dag_open(plan: FlowPlan) -> str:
     return f"with DAG(\n{body}) as dag:"
 
 
+def _doc_md(text: str) -> str:
+    """The flow's docstring as doc_md. Airflow opens a doc_md that ends in '.md' as a file and
+    shows that file instead: a final newline keeps it text, which Markdown shows the same."""
+    return text + "\n" if text.endswith(".md") else text
+
+
 def _param(parameter: ParameterPlan) -> str:
-    args = [repr(parameter.default)] if parameter.has_default else []
+    args = [_literal(parameter.default)] if parameter.has_default else []
     if parameter.json_type is not None:
         args.append(f"type={parameter.json_type!r}")
     elif parameter.has_default and parameter.default is None:
@@ -189,6 +202,17 @@ def _param(parameter: ParameterPlan) -> str:
     if parameter.description:
         args.append(f"description={parameter.description!r}")
     return f"Param({', '.join(args)})"
+
+
+def _literal(value: Any) -> str:
+    """repr(value), checked to be a Python literal: a value that is not one (inf, an object) is
+    refused by the compiler with a Problem, and must never reach a DAG file as code."""
+    text = repr(value)
+    try:
+        ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        raise ValueError(f"{text} is not a Python literal, and cannot be written to a DAG file") from None
+    return text
 
 
 def _operator(step: StepPlan) -> str:
@@ -274,18 +298,18 @@ def _split_list(plan: FlowPlan, foreach: str, names: dict[str, str]) -> str:
 
 
 def _splits_variable(foreach: str, names: dict[str, str]) -> str:
-    return names[f"{foreach}__splits"]
+    return names[splits_task_id(foreach)]
 
 
 def _splits_task(plan: FlowPlan, step: StepPlan, names: dict[str, str]) -> list[str]:
     """For a nested foreach, a splits task right after it: it flattens the splits of every
     instance into (outer..., inner) index paths, so every innermost task can run in parallel."""
-    if step.kind != "foreach" or step.foreach is None:
+    if not step.has_splits_task:
         return []
     variable = _splits_variable(step.name, names)
     # After a switch, some instances of the foreach may be skipped: flatten the ones that ran.
     rule = ", trigger_rule='none_failed'" if step.conditional else ""
-    task_id = step.name + "__splits"
+    task_id = splits_task_id(step.name)
     return [
         f"    {variable} = MetaflowSplitsOperator(task_id={task_id!r}, foreach={step.name!r}{rule})",
         f"    {names[step.name]} >> {variable}",
@@ -304,7 +328,7 @@ def _edges(plan: FlowPlan, names: dict[str, str]) -> list[str]:
 
 
 def _has_nested_foreach(plan: FlowPlan) -> bool:
-    return any(step.kind == "foreach" and step.foreach is not None for step in plan.steps)
+    return any(step.has_splits_task for step in plan.steps)
 
 
 def _has_exit_hooks(plan: FlowPlan) -> bool:
@@ -321,7 +345,7 @@ def _exit_hook(plan: FlowPlan, names: dict[str, str]) -> list[str]:
         "",
         "    # @exit_hook: a teardown, after every step, succeeded or not; it leaves the run state alone.",
         "    exit_hook = MetaflowExitHookOperator(",
-        "        task_id='metaflow_exit_hook',",
+        f"        task_id={EXIT_HOOK_TASK_ID!r},",
         "        flow=flow,",
         f"        end_step={end!r},",
         f"        on_success={list(plan.exit_hooks_on_success)!r},",

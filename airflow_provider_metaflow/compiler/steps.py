@@ -3,6 +3,9 @@
 Decorators that act inside the step process itself (@catch's exception capture, @secrets,
 @card) need nothing from Airflow but the right attempt numbers; those that shape how a step is
 launched (@retry, @timeout, @environment, @resources) become operator arguments.
+
+@retry's and @timeout's attributes are whole numbers, as Metaflow reads them (int(), so "3"
+is 3); a fraction, a word or a negative number is a Problem, never a traceback or a guess.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_metaflow.compiler.errors import Problem
+from airflow_provider_metaflow.compiler.errors import Problem, attribute_problem
+from airflow_provider_metaflow.compiler.kubernetes_values import InvalidValue, whole_number
 from airflow_provider_metaflow.runtime.attempts import METAFLOW_MAX_ATTEMPTS
 
 # Decorators that run inside the step process and need no Airflow counterpart.
@@ -48,16 +52,12 @@ def step_settings(node: Any, problems: list[Problem]) -> StepSettings:
     for deco in node.decorators:
         attributes = deco.attributes
         if deco.name == "retry":
-            retries = int(attributes.get("times", 0) or 0)
-            retry_delay = int(float(attributes.get("minutes_between_retries", 0) or 0) * 60)
+            retries = whole_attribute(node.name, deco, "times", problems) or 0
+            retry_delay = 60 * (whole_attribute(node.name, deco, "minutes_between_retries", problems) or 0)
         elif deco.name == "catch":
             error_retries = 1  # Metaflow's fallback attempt, which runs no user code
         elif deco.name == "timeout":
-            timeout = (
-                int(attributes.get("seconds", 0) or 0)
-                + 60 * int(attributes.get("minutes", 0) or 0)
-                + 3600 * int(attributes.get("hours", 0) or 0)
-            ) or None
+            timeout = timeout_seconds(node.name, deco, problems)
         elif deco.name == "environment":
             environment.update({str(k): str(v) for k, v in (attributes.get("vars") or {}).items()})
         elif deco.name == "resources":
@@ -85,3 +85,44 @@ def step_settings(node: Any, problems: list[Problem]) -> StepSettings:
             )
         )
     return StepSettings(retries, retry_delay, timeout, error_retries, environment, resources)
+
+
+# Each attribute's unit, and a value to show in the fix (Metaflow's own default where it has one).
+_WHOLE_ATTRIBUTES = {
+    "times": ("retries", 3),
+    "minutes_between_retries": ("minutes", 2),
+    "seconds": ("seconds", 60),
+    "minutes": ("minutes", 10),
+    "hours": ("hours", 1),
+}
+
+
+def timeout_seconds(step: str, deco: Any, problems: list[Problem]) -> int | None:
+    """@timeout's total in seconds: None for no timeout, or when an attribute is a Problem.
+    compiler.kubernetes reads a pod step's @timeout with this too."""
+    parts = [whole_attribute(step, deco, unit, problems) for unit in ("hours", "minutes", "seconds")]
+    if None in parts:
+        return None
+    hours, minutes, seconds = (part or 0 for part in parts)
+    return hours * 3600 + minutes * 60 + seconds or None
+
+
+def whole_attribute(step: str, deco: Any, attribute: str, problems: list[Problem]) -> int | None:
+    """A @retry or @timeout attribute as the whole number Metaflow reads (unset is 0), or None
+    and a Problem: Metaflow itself would fail on it, or silently cut a fraction off."""
+    value = deco.attributes.get(attribute) or 0
+    unit, example = _WHOLE_ATTRIBUTES[attribute]
+    try:
+        return whole_number(value, minimum=0, what=unit)
+    except InvalidValue:
+        problems.append(
+            attribute_problem(
+                step,
+                deco.name,
+                attribute,
+                value,
+                f"must be a whole number of {unit}, 0 or more: Metaflow reads it as an integer.",
+                f"Write an integer (or a string of digits), for example @{deco.name}({attribute}={example}).",
+            )
+        )
+        return None

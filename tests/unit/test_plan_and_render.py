@@ -102,3 +102,17 @@ def test_a_step_named_like_a_renamed_step_keeps_its_own_variable() -> None:
     ]
     assert len(assignments) == len(set(assignments))
     assert "dag_step >> dag_step" not in source
+
+
+@pytest.mark.parametrize("default", [float("inf"), {"bounds": [0, float("nan")]}, object()])
+def test_the_renderer_never_writes_a_default_that_is_not_a_literal(default: object) -> None:
+    """The compiler refuses these with a Problem; should one slip through, no DAG is written."""
+    plan = FlowPlan(
+        "F",
+        "/f.py",
+        "F",
+        steps=(StepPlan("start", "start"), StepPlan("end", "end", ("start",))),
+        parameters=(ParameterPlan("limit", "number", default),),
+    )
+    with pytest.raises(ValueError):
+        render_dag(plan, "/d/f_dag.py")
