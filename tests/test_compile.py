@@ -297,7 +297,7 @@ def test_step_decorators_that_cannot_run_here_are_named_with_a_remedy(decorator:
     """Metaflow's own checks refuse these without a cloud datastore before the compiler sees them,
     so the compiler is given the flow's graph directly."""
     import metaflow
-    from metaflow.graph import FlowGraph
+    from metaflow.graph import FlowGraph  # noqa: TID251 - tests use Metaflow internals
 
     from airflow_provider_metaflow.compiler.errors import FlowCompileError
     from airflow_provider_metaflow.compiler.flow_plan import DeployOptions, build_plan

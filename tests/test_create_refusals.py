@@ -124,7 +124,7 @@ def test_retry_and_timeout_values_that_are_no_whole_number_are_refused(
 
 def _plan_problems(flow: type) -> list[Any]:
     """The compiler's problems with `flow`, given its graph directly (as the deployer and tests may)."""
-    from metaflow.graph import FlowGraph
+    from metaflow.graph import FlowGraph  # noqa: TID251 - tests use Metaflow internals
 
     from airflow_provider_metaflow.compiler.errors import FlowCompileError
     from airflow_provider_metaflow.compiler.flow_plan import DeployOptions, build_plan

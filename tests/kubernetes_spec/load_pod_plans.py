@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import metaflow.cli as metaflow_cli
-from metaflow._vendor import click
-from metaflow.flowspec import FlowSpec
+import metaflow.cli as metaflow_cli  # noqa: TID251 - tests use Metaflow internals
+from metaflow._vendor import click  # noqa: TID251 - tests use Metaflow internals
+from metaflow.flowspec import FlowSpec  # noqa: TID251 - tests use Metaflow internals
 
 from airflow_provider_metaflow.compiler.errors import Problem
 from airflow_provider_metaflow.compiler.kubernetes import KubernetesDefaults, pod_plan

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes.client import models as k8s
-from metaflow.flowspec import FlowSpec
-from metaflow.graph import FlowGraph
+from metaflow.flowspec import FlowSpec  # noqa: TID251 - tests use Metaflow internals
+from metaflow.graph import FlowGraph  # noqa: TID251 - tests use Metaflow internals
 
 from airflow_provider_metaflow.backends.kubernetes.pod_spec import pod_operator_kwargs
 from airflow_provider_metaflow.compiler.errors import Problem

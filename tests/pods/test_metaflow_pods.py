@@ -87,3 +87,27 @@ def test_a_failed_pod_is_retried_as_the_next_attempt_and_a_timeout_deletes_the_p
     name = (slow["metadata"]["namespace"], slow["metadata"]["name"])
     assert name not in pods.kube.pods, "the timed-out pod was not deleted"
     assert wait_dead(pods.kube.pids[name]), "the timed-out pod's process is still running"
+
+
+def test_parameter_and_config_values_and_the_token_stay_out_of_pod_specs_and_logs(
+    flow_copy: Any, dag_path: Path, airflow_db: Any, pods: PodCluster, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """KubernetesPodOperator logs a failed pod's whole spec; the step's values travel through
+    the datastore instead."""
+    flow_file = flow_copy("pod_values_flow.py")
+    source = _compile(flow_file, dag_path, pods, "--with", "kubernetes:cpu=0.5,memory=512")
+    (token,) = [line.split("'")[1] for line in source.splitlines() if "production_token=" in line]
+    word = "param-value-31c9e2"
+
+    result = run_dag(dag_path, conf={"word": word})
+
+    assert result.state == "success"
+    remote = run_artifacts(result.pathspec, pods.metaflow_env)
+    assert remote["artifacts"] == canonical(task_artifacts(run_flow_locally(flow_file, {"word": word})))
+    assert word in remote["artifacts"] and "config-value-5be1d0" in remote["artifacts"]
+    logged = capfd.readouterr()
+    assert "remote_pod" in logged.out + logged.err, "no failed pod's spec was logged: nothing was checked"
+    created = json.dumps(_pods_of(pods, result.dag_id))
+    for value in (word, "config-value-5be1d0", token):
+        assert value not in created, f"{value} is in a pod spec"
+        assert value not in logged.out + logged.err, f"{value} is in the task log"

@@ -27,6 +27,7 @@ FLOWS = Path(__file__).resolve().parent.parent / "flows"
 EXAMPLE_FLOW = Path(__file__).resolve().parents[2] / "example_dags" / "flows" / "movie_stats_flow.py"
 GENERATED = {
     "LinearFlow": "linear_flow.py",
+    "SlowExitHookFlow": "slow_exit_hook_flow.py",
     "ParallelForeachFlow": "parallel_foreach_flow.py",
     "FailingFlow": "failing_flow.py",
     "MovieStatsFlow": EXAMPLE_FLOW,
@@ -279,7 +280,7 @@ def test_sigkill_of_the_task_process_leaves_no_process_behind(
     rest: AirflowRestClient, tmp_path: Path
 ) -> None:
     run_id, step_pid, child_pid = _sleeping_step(rest, tmp_path)
-    guard = _parent(step_pid)
+    guard = _parent(_parent(step_pid))  # the step's parent is the guard's keeper
     task_process = _parent(guard)
 
     os.kill(task_process, signal.SIGKILL)
@@ -293,6 +294,31 @@ def test_sigkill_of_the_task_process_leaves_no_process_behind(
                 os.kill(pid, signal.SIGKILL)
     assert rest.wait_for_dag_run("sleepy_on_services", run_id, timeout=300).state == "failed"
     _assert_failure_recorded(run_id)
+
+
+def test_marking_a_running_exit_hook_failed_stops_its_process_through_on_kill(
+    rest: AirflowRestClient, services: AirflowServices
+) -> None:
+    run_id = rest.trigger_dag_run("SlowExitHookFlow")
+    pid_file = (
+        services.config.dags_folder / "flows" / f"exit-hook-{metaflow_run_id('SlowExitHookFlow', run_id)}.pid"
+    )
+    deadline = time.monotonic() + 300
+    while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    hook_pid = int(pid_file.read_text())
+
+    rest.mark_failed("SlowExitHookFlow", run_id, "metaflow_exit_hook")
+
+    assert wait_dead(hook_pid, 30), "the exit hook outlived its task"
+    rest.wait_for_dag_run("SlowExitHookFlow", run_id, timeout=120)
+    (hook,) = [
+        ti for ti in rest.task_instances("SlowExitHookFlow", run_id) if ti.task_id == "metaflow_exit_hook"
+    ]
+    # Only on_kill stops the hook this way; without it the supervisor's SIGKILL ends the task.
+    assert "Exit hook linger was stopped" in rest.task_log(
+        "SlowExitHookFlow", run_id, hook.task_id, hook.try_number
+    )
 
 
 def test_a_failed_steps_traceback_is_in_the_task_log_over_rest(rest: AirflowRestClient) -> None:

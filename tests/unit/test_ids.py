@@ -54,7 +54,7 @@ def test_input_paths_of_different_steps_are_listed() -> None:
 
 
 def test_compressed_form_round_trips_through_metaflow() -> None:
-    from metaflow.util import decompress_list
+    from metaflow.util import decompress_list  # noqa: TID251 - tests use Metaflow internals
 
     paths = [f"r/train/t-{i}" for i in range(50)]
     assert decompress_list(compress_input_paths(paths)) == paths
