@@ -62,8 +62,10 @@ class StepPlan:
     # Decorators attached at `create` with --with or METAFLOW_DECOSPECS (not in the flow's code),
     # as Metaflow decospecs: every process of this step gets them too.
     decospecs: tuple[str, ...] = ()
-    # Where the step runs: an execution backend of backends.registry ("local", "kubernetes").
+    # Where the step runs: an execution backend of backends.registry ("local", "kubernetes"),
+    # and its settings (JSON data) for a backend without an operator of its own.
     backend: str = "local"
+    backend_options: dict[str, Any] = field(default_factory=dict)
     # With @kubernetes: the step runs as this pod.
     pod: PodPlan | None = None
 

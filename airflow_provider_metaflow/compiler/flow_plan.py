@@ -7,10 +7,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_metaflow.backends.registry import KUBERNETES, LOCAL
+from airflow_provider_metaflow.compiler.compute import ComputePlanner
 from airflow_provider_metaflow.compiler.errors import FlowCompileError, Problem
 from airflow_provider_metaflow.compiler.events import event_triggers, flow_asset_uri, upstream_flows
-from airflow_provider_metaflow.compiler.kubernetes import KubernetesDefaults, pod_plan
 from airflow_provider_metaflow.compiler.metaflow_view import MetaflowView
 from airflow_provider_metaflow.compiler.parameters import config_values, parameter_plans
 from airflow_provider_metaflow.compiler.schedule import Schedule, schedule_from_attributes
@@ -50,9 +49,9 @@ def build_plan(
     """Describe `flow` for Airflow, or raise FlowCompileError listing all problems. `metaflow`
     answers what the graph does not tell (the extension's deploy adapter)."""
     problems = _option_problems(options)
-    pods = _PodPlanner(graph.name, metaflow)
+    computes = ComputePlanner(graph.name, metaflow)
     steps = _mark_conditional(
-        [_step_plan(graph, graph[name], problems, pods) for name in _topological(graph)]
+        [_step_plan(graph, graph[name], problems, computes) for name in _topological(graph)]
     )
     flow_decorators = list(metaflow.flow_decorators(flow))
     schedule, schedule_problems = _schedule(flow_decorators)
@@ -153,28 +152,6 @@ def _triggers(
     return upstream, events
 
 
-class _PodPlanner:
-    """Pod plans for the steps with @kubernetes, from the author's configuration (read once)."""
-
-    def __init__(self, flow_name: str, metaflow: MetaflowView) -> None:
-        self._flow_name = flow_name
-        self._metaflow = metaflow
-        self._defaults: KubernetesDefaults | None = None
-
-    def plan(self, node: Any, problems: list[Problem]) -> Any:
-        if not any(deco.name == "kubernetes" for deco in node.decorators):
-            return None
-        if self._defaults is None:
-            self._defaults = KubernetesDefaults.from_config(self._metaflow.kubernetes_config())
-        return pod_plan(
-            node,
-            problems,
-            flow_name=self._flow_name,
-            defaults=self._defaults,
-            image_registry=self._metaflow.image_registry,
-        )
-
-
 def _topological(graph: Any) -> list[str]:
     """Steps in an order where every parent comes before its children (start first)."""
     order: list[str] = []
@@ -197,7 +174,7 @@ def _foreach_stack(graph: Any, node: Any) -> list[str]:
     return [name for name in node.split_parents if graph[name].type == "foreach"]
 
 
-def _step_plan(graph: Any, node: Any, problems: list[Problem], pods: _PodPlanner) -> StepPlan:
+def _step_plan(graph: Any, node: Any, problems: list[Problem], computes: ComputePlanner) -> StepPlan:
     where = f"step {node.name!r}"
     foreach_stack = _foreach_stack(graph, node)
     join_of = _closed_foreach(graph, node)
@@ -212,16 +189,7 @@ def _step_plan(graph: Any, node: Any, problems: list[Problem], pods: _PodPlanner
             )
         )
     settings = step_settings(node, problems)
-    pod = pods.plan(node, problems)
-    if pod is not None and _is_recursive(node):
-        problems.append(
-            Problem(
-                f"{where} @kubernetes",
-                "is on a recursive step, which runs all its iterations in one Airflow task on the worker.",
-                "Remove @kubernetes from this step (other steps may keep it), or move the loop's heavy "
-                "work into a step after it.",
-            )
-        )
+    compute = computes.plan(node, _is_recursive(node), problems)
     return StepPlan(
         name=node.name,
         kind=node.type,
@@ -236,8 +204,9 @@ def _step_plan(graph: Any, node: Any, problems: list[Problem], pods: _PodPlanner
         environment=settings.environment,
         resources=settings.resources,
         decospecs=_attached_decospecs(node),
-        backend=KUBERNETES if pod is not None else LOCAL,
-        pod=pod,
+        backend=compute.backend,
+        backend_options=compute.options,
+        pod=compute.pod,
     )
 
 

@@ -248,6 +248,8 @@ def _task(plan: FlowPlan, step: StepPlan, names: dict[str, str]) -> str:
         args.append(f"decospecs={list(step.decospecs)!r}")
     if step.backend != LOCAL and backend_entry(step.backend).operator is None:
         args.append(f"backend={step.backend!r}")
+        if step.backend_options:
+            args.append(f"backend_options={step.backend_options!r}")
     if step is plan.steps[-1]:  # the end step: its success updates the flow's Asset
         args += render_triggers.end_outlets(plan)
     if step.pod is not None:  # the pod holds @timeout, @environment and @resources

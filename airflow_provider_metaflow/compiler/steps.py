@@ -13,14 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_metaflow.backends.registry import KUBERNETES
 from airflow_provider_metaflow.compiler.errors import Problem, attribute_problem
 from airflow_provider_metaflow.compiler.kubernetes_values import InvalidValue, whole_number
 from airflow_provider_metaflow.runtime.attempts import METAFLOW_MAX_ATTEMPTS
 
+# Step decorator -> the execution backend it selects (its settings: compiler.compute).
+COMPUTE_DECORATORS: dict[str, str] = {"kubernetes": KUBERNETES}
 # Decorators that run inside the step process and need no Airflow counterpart.
 IN_STEP_DECORATORS = frozenset({"secrets", "card", "airflow_internal"})
-# Decorators read by another part of the compiler (compiler.kubernetes).
-COMPUTE_DECORATORS = frozenset({"kubernetes"})
 
 _REMEDIES = {
     "batch": "Airflow runs each step as a process on its worker; remove @batch (use @resources to "
@@ -62,7 +63,7 @@ def step_settings(node: Any, problems: list[Problem]) -> StepSettings:
             environment.update({str(k): str(v) for k, v in (attributes.get("vars") or {}).items()})
         elif deco.name == "resources":
             resources = {k: v for k, v in attributes.items() if v is not None}
-        elif deco.name not in IN_STEP_DECORATORS | COMPUTE_DECORATORS:
+        elif deco.name not in IN_STEP_DECORATORS | COMPUTE_DECORATORS.keys():
             remedy = _REMEDIES.get(
                 deco.name,
                 f"remove @{deco.name} from step {node.name!r} to deploy on Airflow, or deploy this flow "

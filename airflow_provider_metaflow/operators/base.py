@@ -52,6 +52,8 @@ class MetaflowStepBase(BaseOperator):
     :param metaflow_conn_id: a ``metaflow`` connection for this step; the flow's when None.
     :param backend: the execution backend (``backends.registry``): ``local`` runs the step as a
         process on the worker.
+    :param backend_options: that backend's settings, as `airflow create` resolved them from the
+        step's decorators (data, not templated).
     """
 
     template_fields: Sequence[str] = ("env",)
@@ -73,6 +75,7 @@ class MetaflowStepBase(BaseOperator):
     decospecs: tuple[str, ...]
     metaflow_conn_id: str | None
     backend: str
+    backend_options: dict[str, Any]
 
     def __init__(
         self,
@@ -92,6 +95,7 @@ class MetaflowStepBase(BaseOperator):
         decospecs: Sequence[str] = (),
         metaflow_conn_id: str | None = None,
         backend: str = LOCAL_BACKEND,
+        backend_options: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -114,6 +118,7 @@ class MetaflowStepBase(BaseOperator):
             decospecs=tuple(decospecs),
             metaflow_conn_id=metaflow_conn_id,
             backend=self._backend_name(backend),
+            backend_options=dict(backend_options or {}),
         )
 
     def _backend_name(self, given: str) -> str:
