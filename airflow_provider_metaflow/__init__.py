@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_metaflow.version import __version__
 
 if TYPE_CHECKING:
-    from airflow_provider_metaflow.backends.kubernetes.operator import MetaflowKubernetesOperator
     from airflow_provider_metaflow.flow import MetaflowFlow
     from airflow_provider_metaflow.hooks.metaflow import MetaflowHook
+    from airflow_provider_metaflow.kubernetes.operator import MetaflowKubernetesOperator
     from airflow_provider_metaflow.operators.exit_hook import MetaflowExitHookOperator
     from airflow_provider_metaflow.operators.foreach import MetaflowForeachOperator
     from airflow_provider_metaflow.operators.loop import MetaflowLoopOperator
@@ -28,7 +28,7 @@ _LAZY_NAMES = {
     "MetaflowFlow": "airflow_provider_metaflow.flow",
     "MetaflowStepOperator": "airflow_provider_metaflow.operators.step",
     "MetaflowForeachOperator": "airflow_provider_metaflow.operators.foreach",
-    "MetaflowKubernetesOperator": "airflow_provider_metaflow.backends.kubernetes.operator",
+    "MetaflowKubernetesOperator": "airflow_provider_metaflow.kubernetes.operator",
     "MetaflowLoopOperator": "airflow_provider_metaflow.operators.loop",
     "MetaflowExitHookOperator": "airflow_provider_metaflow.operators.exit_hook",
     "MetaflowSplitsOperator": "airflow_provider_metaflow.operators.splits",

@@ -74,7 +74,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_metaflow.operators.exit_hook",
                     "airflow_provider_metaflow.operators.splits",
                     "airflow_provider_metaflow.operators.loop",
-                    "airflow_provider_metaflow.backends.kubernetes.operator",
+                    "airflow_provider_metaflow.kubernetes.operator",
                 ],
             }
         ],

@@ -21,6 +21,8 @@ class BackendEntry:
     # The operator class a DAG file uses for a step on this backend. None: the provider's own
     # step operators (MetaflowStepOperator, ...Foreach..., ...Loop...) with `backend=NAME`.
     operator: str | None = None
+    # Whether the step reads the flow file on the worker (a pod runs from the code package).
+    flow_file_on_worker: bool = True
 
 
 BACKENDS: dict[str, BackendEntry] = {
@@ -29,8 +31,9 @@ BACKENDS: dict[str, BackendEntry] = {
         BackendEntry(LOCAL, "airflow_provider_metaflow.backends.local:LocalStepBackend"),
         BackendEntry(
             KUBERNETES,
-            "airflow_provider_metaflow.backends.kubernetes.backend:PodStepBackend",
+            "airflow_provider_metaflow.kubernetes.backend:PodStepBackend",
             operator="MetaflowKubernetesOperator",
+            flow_file_on_worker=False,
         ),
     )
 }

@@ -19,7 +19,7 @@ from functools import cached_property
 from typing import Any, Protocol
 
 from airflow_provider_metaflow.backends.base import StepBackend, StepFailed, StepLaunch, StepStopped
-from airflow_provider_metaflow.backends.registry import load_backend
+from airflow_provider_metaflow.backends.registry import backend_entry, load_backend
 from airflow_provider_metaflow.execution.environment import (
     flow_identity,
     flow_secrets,
@@ -89,7 +89,8 @@ class StepTry:
         self.log = operator.log
         self.flow = operator.flow
         self.ti = context["ti"]
-        located = locate_flow_run(operator, self.flow, context, need_flow_file=operator.backend == "local")
+        on_worker = backend_entry(operator.backend).flow_file_on_worker
+        located = locate_flow_run(operator, self.flow, context, need_flow_file=on_worker)
         self.flow_file, self.flow_dir, self.run_id = located.flow_file, located.flow_dir, located.run_id
         # Find Airflow runs with the client: Flow(...).runs("airflow_dag_id:...")
         self.tags = (*self.flow.tags, f"airflow_dag_id:{self.ti.dag_id}", f"airflow_run_id:{self.ti.run_id}")

@@ -21,9 +21,9 @@ from kubernetes.client import models as k8s
 from metaflow.flowspec import FlowSpec  # noqa: TID251 - tests use Metaflow internals
 from metaflow.graph import FlowGraph  # noqa: TID251 - tests use Metaflow internals
 
-from airflow_provider_metaflow.backends.kubernetes.pod_spec import pod_operator_kwargs
 from airflow_provider_metaflow.compiler.errors import Problem
 from airflow_provider_metaflow.compiler.kubernetes import KubernetesDefaults, pod_plan
+from airflow_provider_metaflow.kubernetes.pod_spec import pod_operator_kwargs
 from airflow_provider_metaflow.pod_plan import PodPlan
 from metaflow_extensions.airflow_provider_metaflow.plugins.metaflow_deploy_adapter import image_registry
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from kubernetes.client import models as k8s
 from pod_testing import Compiled, container, env_values
 
-from airflow_provider_metaflow.backends.kubernetes.pod_spec import POD_FIELD_ENV
+from airflow_provider_metaflow.kubernetes.pod_spec import POD_FIELD_ENV
 from airflow_provider_metaflow.pod_plan import PodPlan, Tmpfs, Toleration, VolumeClaim
 
 PodOf = Callable[[str, str], tuple[PodPlan, k8s.V1Pod]]

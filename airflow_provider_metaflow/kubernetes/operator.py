@@ -17,7 +17,7 @@ from typing import Any
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
-from airflow_provider_metaflow.backends.kubernetes.pod_spec import pod_operator_kwargs
+from airflow_provider_metaflow.kubernetes.pod_spec import pod_operator_kwargs
 from airflow_provider_metaflow.operators.base import MetaflowStepBase
 from airflow_provider_metaflow.pod_plan import PodPlan
 
@@ -59,8 +59,8 @@ class MetaflowKubernetesOperator(MetaflowStepBase, KubernetesPodOperator):
 
     def trigger_reentry(self, context: Any, event: dict[str, Any]) -> Any:
         """After a deferred pod ended: KubernetesPodOperator's checks, then the task's result."""
-        from airflow_provider_metaflow.backends.kubernetes.backend import PodStepBackend
         from airflow_provider_metaflow.execution.step_try import StepTry, checked
+        from airflow_provider_metaflow.kubernetes.backend import PodStepBackend
         from airflow_provider_metaflow.runtime.ids import metaflow_task_id
 
         self.do_xcom_push = False  # to KubernetesPodOperator: no XCom sidecar in the pod
