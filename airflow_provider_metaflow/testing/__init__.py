@@ -5,7 +5,8 @@ the same code drives this provider's end-to-end tests. Install the `testing` ext
 (`pip install "airflow-provider-metaflow[testing]"`). Call `configure()` before anything imports
 Airflow or Metaflow: both read their configuration at import time.
 
-- `dag.test()` in this process: `configure`, `create_dag`, `run_dag`, `run_flow_locally`.
+- `dag.test()` in this process: `configure`, `create_dag`, `run_dag`, `run_flow_locally`; compare
+  the Metaflow runs with `task_counts` (tasks per step) and `task_artifacts`.
 - Real Airflow services on loopback: `AirflowServices`, and the opt-in pytest plugin
   `airflow_provider_metaflow.testing.plugin` (`-p` or `pytest_plugins`) with the
   `airflow_services` fixture.
@@ -28,6 +29,7 @@ from airflow_provider_metaflow.testing.runner import (
     run_dag,
     run_flow_locally,
     task_artifacts,
+    task_counts,
 )
 from airflow_provider_metaflow.testing.services import AirflowServices, ServicesConfig, ServicesError
 
@@ -60,6 +62,7 @@ __all__ = [
     "run_dag",
     "run_flow_locally",
     "task_artifacts",
+    "task_counts",
 ]
 
 

@@ -17,7 +17,7 @@ from pod_cluster import METAFLOW_CONN_ID, PodCluster, canonical, run_artifacts
 from process_helpers import is_alive, wait_dead
 
 from airflow_provider_metaflow.runtime.ids import metaflow_run_id
-from airflow_provider_metaflow.testing import create_dag, run_flow_locally, task_artifacts
+from airflow_provider_metaflow.testing import create_dag, run_flow_locally, task_artifacts, task_counts
 from airflow_provider_metaflow.testing.rest import AirflowRestClient
 from airflow_provider_metaflow.testing.services import AirflowServices
 
@@ -175,8 +175,10 @@ def test_example_flow_triggered_over_rest_with_conf_matches_the_local_run(
     run = _metaflow_run("MovieStatsFlow", run_id)
     local_copy = tmp_path / EXAMPLE_FLOW.name
     shutil.copy(EXAMPLE_FLOW, local_copy)
+    local_run = run_flow_locally(local_copy, conf)
     assert run.successful
-    assert task_artifacts(run) == task_artifacts(run_flow_locally(local_copy, conf))
+    assert task_counts(run) == task_counts(local_run)
+    assert task_artifacts(run) == task_artifacts(local_run)
 
 
 def test_mapped_foreach_tasks_really_run_in_parallel(rest: AirflowRestClient) -> None:
@@ -336,7 +338,9 @@ def test_pod_steps_in_sync_mode_run_under_the_real_scheduler_and_match_the_local
     remote = run_artifacts(
         f"PodForeachFlow/{metaflow_run_id('PodForeachSync', run_id)}", pod_cluster.metaflow_env
     )
-    assert remote["artifacts"] == canonical(task_artifacts(run_flow_locally(flow_file, conf)))
+    local_run = run_flow_locally(flow_file, conf)
+    assert remote["task_counts"] == task_counts(local_run)
+    assert remote["artifacts"] == canonical(task_artifacts(local_run))
     assert all(output.startswith("squaring") for output in remote["stdout"]["square"])
 
 
@@ -362,4 +366,6 @@ def test_pod_steps_in_deferrable_mode_wait_in_the_triggerer_and_match_the_local_
     shutil.copy(FLOWS / "pod_foreach_flow.py", flow_file)
     pathspec = f"PodForeachFlow/{metaflow_run_id('PodForeachDeferred', run_id)}"
     remote = run_artifacts(pathspec, pod_cluster.metaflow_env)
-    assert remote["artifacts"] == canonical(task_artifacts(run_flow_locally(flow_file, conf)))
+    local_run = run_flow_locally(flow_file, conf)
+    assert remote["task_counts"] == task_counts(local_run)
+    assert remote["artifacts"] == canonical(task_artifacts(local_run))
