@@ -77,6 +77,8 @@ def test_foreach_flow_with_every_step_as_a_pod_matches_the_local_run(
     assert FAKE_SECRET not in capfd.readouterr().out
 
 
+# Waits out the slow step's 60 s @timeout on purpose: about 100 s on two loaded cores.
+@pytest.mark.timeout(600)
 def test_a_failed_pod_is_retried_as_the_next_attempt_and_a_timeout_deletes_the_pod(
     flow_copy: Any, dag_path: Path, airflow_db: Any, pods: PodCluster
 ) -> None:

@@ -62,6 +62,8 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
         server.wait(timeout=10)
 
 
+# Starts its own services with two Celery workers and Redis: about 100 s on two loaded cores.
+@pytest.mark.timeout(600)
 def test_a_foreach_on_two_celery_workers_with_the_s3_datastore_matches_the_local_run(
     airflow_services_factory: Callable[..., AirflowServices],
     pod_cluster: PodCluster,

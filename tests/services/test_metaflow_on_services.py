@@ -336,6 +336,8 @@ def test_pod_steps_in_sync_mode_run_under_the_real_scheduler_and_match_the_local
     assert all(output.startswith("squaring") for output in remote["stdout"]["square"])
 
 
+# Pod steps that nap 6 s each, deferred to the triggerer and resumed: about 110 s on two loaded cores.
+@pytest.mark.timeout(600)
 def test_pod_steps_in_deferrable_mode_wait_in_the_triggerer_and_match_the_local_run(
     rest: AirflowRestClient, pod_cluster: PodCluster, tmp_path: Path
 ) -> None:
