@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 # Only the harness (no Airflow, no Metaflow yet): both read their configuration at import time.
-from airflow_provider_metaflow.testing import configure, create_dag, run_dag, run_flow_locally, task_artifacts
+from airflow_provider_metaflow.testing import (
+    configure,
+    create_dag,
+    run_dag,
+    run_flow_locally,
+    task_artifacts,
+    task_counts,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_ROOT = REPO / ".demo"
@@ -67,15 +74,16 @@ def main() -> int:
 
     _progress("Running the same flow with `python movie_stats_flow.py run`")
     local_run = run_flow_locally(flow_file, parameters)
-    airflow_artifacts = task_artifacts(airflow_run)
-    local_artifacts = task_artifacts(local_run)
+    airflow_artifacts, airflow_counts = task_artifacts(airflow_run), task_counts(airflow_run)
+    local_artifacts, local_counts = task_artifacts(local_run), task_counts(local_run)
     differing = sorted(
-        step for step in airflow_artifacts.keys() | local_artifacts.keys()
-        if airflow_artifacts.get(step) != local_artifacts.get(step)
+        step for step in airflow_counts.keys() | local_counts.keys()
+        if airflow_counts.get(step) != local_counts.get(step)
+        or airflow_artifacts.get(step) != local_artifacts.get(step)
     )
     _report_airflow_run(result, airflow_run, parameters)
     _report_end_step(airflow_run)
-    _report_comparison(local_run, airflow_artifacts, differing)
+    _report_comparison(local_run, airflow_counts, differing)
     print("\nDemo " + ("FAILED: the two runs differ." if differing else "passed."))
     return 1 if differing else 0
 
@@ -149,13 +157,13 @@ def _report_end_step(airflow_run: Any) -> None:
                   f"rating {row['rating']:>6}  best {row['best']}")
 
 
-def _report_comparison(local_run: Any, artifacts: dict[str, Any], differing: list[str]) -> None:
-    tasks = sum(len(by_index) for by_index in artifacts.values())
+def _report_comparison(local_run: Any, counts: dict[str, int], differing: list[str]) -> None:
     print(f"{'local run':<16} {local_run.pathspec} (python movie_stats_flow.py run)")
     if differing:
-        print(f"{'same artifacts':<16} NO: steps {', '.join(differing)} differ")
+        print(f"{'same tasks':<16} NO: steps {', '.join(differing)} differ in task count or artifacts")
     else:
-        print(f"{'same artifacts':<16} yes: all {tasks} tasks in {len(artifacts)} steps")
+        tasks = sum(counts.values())
+        print(f"{'same tasks':<16} yes: all {tasks} tasks in {len(counts)} steps, same artifacts")
 
 
 if __name__ == "__main__":

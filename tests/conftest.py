@@ -1,7 +1,9 @@
 """Test setup: one throwaway Airflow home (SQLite) and Metaflow datastore per session.
 
 Airflow and Metaflow read their configuration when first imported, so the environment is
-configured here, at collection time, before any test module imports either.
+configured here, at collection time, before any test module imports either. The real-services
+fixtures come from the harness's pytest plugin, which is opt-in: declared below, as a user's
+conftest.py would.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     from pod_cluster import PodCluster
 
     from airflow_provider_metaflow.testing.services import ServicesConfig
+
+pytest_plugins = ["airflow_provider_metaflow.testing.plugin"]
 
 FLOWS = Path(__file__).parent / "flows"
 _SESSION_ROOT = Path(tempfile.mkdtemp(prefix="apm-tests-"))

@@ -72,19 +72,19 @@ def start_pod_cluster(root: Path) -> PodCluster:
 
 
 def run_artifacts(pathspec: str, env: Mapping[str, str]) -> dict[str, Any]:
-    """`task_artifacts`, attempts and output per step of a run on the S3 datastore, read by a client
-    in a child process (this process's Metaflow was configured for the local datastore when it
-    was imported)."""
+    """`task_artifacts`, `task_counts`, attempts and output per step of a run on the S3 datastore,
+    read by a client in a child process (this process's Metaflow was configured for the local
+    datastore when it was imported)."""
     script = (
         "import json, sys\n"
         "from metaflow import Run\n"
-        "from airflow_provider_metaflow.testing import task_artifacts\n"
+        "from airflow_provider_metaflow.testing import task_artifacts, task_counts\n"
         "run = Run(sys.argv[1], _namespace_check=False)\n"
         "from pod_cluster import canonical\n"
         "attempts = {s.id: sorted(t.current_attempt for t in s) for s in run}\n"
         "stdout = {s.id: sorted(t.stdout for t in s) for s in run}\n"
         "print(json.dumps({'successful': run.successful, 'artifacts': canonical(task_artifacts(run)),"
-        " 'attempts': attempts, 'stdout': stdout}))\n"
+        " 'task_counts': task_counts(run), 'attempts': attempts, 'stdout': stdout}))\n"
     )
     completed = subprocess.run(  # noqa: S603 - argv list
         [sys.executable, "-c", script, pathspec],

@@ -21,7 +21,13 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_metaflow.testing import create_dag, run_dag, run_flow_locally, task_artifacts
+from airflow_provider_metaflow.testing import (
+    create_dag,
+    run_dag,
+    run_flow_locally,
+    task_artifacts,
+    task_counts,
+)
 from airflow_provider_metaflow.version_compat import get_dagbag_class
 
 # Literals also written in tests/flows/adversarial_values.py: the flow must see exactly these.
@@ -337,6 +343,7 @@ def test_tricky_values_arrive_intact_and_nothing_is_executed(
         extra_top_level=["--config-value", "values", json.dumps(deployment["config"])],
     )
     assert airflow_run.successful and local_run.successful
+    assert task_counts(airflow_run) == task_counts(local_run)
     assert task_artifacts(airflow_run) == task_artifacts(local_run)
     config = deployment["config"]
     seen = airflow_run["start"].task["seen"].data
@@ -379,6 +386,7 @@ def test_unicode_and_shadowing_names_in_a_tricky_folder_run_like_the_local_run(
     airflow_run = result.run()
     local_run = run_flow_locally(flow_file, conf)
     assert airflow_run.successful and local_run.successful
+    assert task_counts(airflow_run) == task_counts(local_run)
     assert task_artifacts(airflow_run) == task_artifacts(local_run)
     assert airflow_run["end"].task["result"].data == {
         "seen": {**conf, "UpperCase": 1, "ds": "not {{ ds }}"},

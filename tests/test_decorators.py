@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_metaflow.testing import create_dag, run_dag, run_flow_locally, task_artifacts
+from airflow_provider_metaflow.testing import (
+    create_dag,
+    run_dag,
+    run_flow_locally,
+    task_artifacts,
+    task_counts,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -36,6 +42,7 @@ def test_decorated_flow_matches_the_local_run(
     assert result.state == "success"
     run = result.run()
     local = run_flow_locally(flow_file)
+    assert task_counts(run) == task_counts(local)
     assert _comparable(run) == _comparable(local)
     # @catch with @retry(times=1): user code ran twice, the second exception was caught
     caught = run["caught"].task

@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_metaflow.testing import create_dag, run_dag, run_flow_locally, task_artifacts
+from airflow_provider_metaflow.testing import (
+    create_dag,
+    run_dag,
+    run_flow_locally,
+    task_artifacts,
+    task_counts,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -22,12 +28,8 @@ CASES = {
 
 def _assert_same_run(airflow_run: Any, local_run: Any) -> None:
     assert airflow_run.successful, f"{airflow_run} did not succeed"
-    airflow_artifacts = task_artifacts(airflow_run)
-    local_artifacts = task_artifacts(local_run)
-    assert {s: len(t) for s, t in airflow_artifacts.items()} == {
-        s: len(t) for s, t in local_artifacts.items()
-    }
-    assert airflow_artifacts == local_artifacts
+    assert task_counts(airflow_run) == task_counts(local_run)
+    assert task_artifacts(airflow_run) == task_artifacts(local_run)
 
 
 @pytest.mark.parametrize(

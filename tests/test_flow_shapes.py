@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_metaflow.testing import create_dag, run_dag, run_flow_locally, task_artifacts
+from airflow_provider_metaflow.testing import (
+    create_dag,
+    run_dag,
+    run_flow_locally,
+    task_artifacts,
+    task_counts,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -25,6 +31,7 @@ def _foreach_stacks(run: Any) -> dict[str, list[tuple[tuple[int, Any], ...]]]:
 
 def _assert_same_run(airflow_run: Any, local_run: Any) -> None:
     assert airflow_run.successful
+    assert task_counts(airflow_run) == task_counts(local_run)
     assert task_artifacts(airflow_run) == task_artifacts(local_run)
     assert _foreach_stacks(airflow_run) == _foreach_stacks(local_run)
 

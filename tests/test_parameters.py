@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_metaflow.testing import create_dag, run_dag, run_flow_locally, task_artifacts
+from airflow_provider_metaflow.testing import (
+    create_dag,
+    run_dag,
+    run_flow_locally,
+    task_artifacts,
+    task_counts,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -39,6 +45,7 @@ def test_every_parameter_kind_matches_the_local_run(
     assert result.state == "success"
     airflow_run = result.run()
     local_run = run_flow_locally(parameters_flow, conf)
+    assert task_counts(airflow_run) == task_counts(local_run)
     assert task_artifacts(airflow_run) == task_artifacts(local_run)
     seen = airflow_run["start"].task["seen"].data
     assert seen["text"] == TRICKY
@@ -62,7 +69,9 @@ def test_defaults_apply_when_the_trigger_sets_only_required_parameters(
     result = run_dag(dag_path, conf={"needed": 1})
 
     assert result.state == "success"
-    assert task_artifacts(result.run()) == task_artifacts(run_flow_locally(parameters_flow, {"needed": 1}))
+    airflow_run, local_run = result.run(), run_flow_locally(parameters_flow, {"needed": 1})
+    assert task_counts(airflow_run) == task_counts(local_run)
+    assert task_artifacts(airflow_run) == task_artifacts(local_run)
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_metaflow.testing import run_dag, run_flow_locally, task_artifacts
+from airflow_provider_metaflow.testing import run_dag, run_flow_locally, task_artifacts, task_counts
 from airflow_provider_metaflow.version_compat import get_dagbag_class
 
 
@@ -72,7 +72,9 @@ def test_project_branch_names_the_dag_and_reaches_every_step(
     assert {"project:demo_proj", f"project_branch:{branch}"} <= set(run.system_tags)
     assert f"airflow_dag_id:{dag_id}" in run.tags
     assert f"airflow_run_id:{result.airflow_run_id}" in run.tags
-    assert task_artifacts(run) == task_artifacts(run_flow_locally(flow_file, extra_top_level=top_level))
+    local_run = run_flow_locally(flow_file, extra_top_level=top_level)
+    assert task_counts(run) == task_counts(local_run)
+    assert task_artifacts(run) == task_artifacts(local_run)
 
 
 def test_only_the_owner_or_a_token_holder_can_replace_a_production_deployment(

@@ -1,16 +1,20 @@
 """A reusable harness: compile a flow, run it through Airflow, get the Metaflow Run.
 
 Users can import these helpers (or the pytest fixtures in `plugin`) to test their own flows:
-the same code drives this provider's end-to-end tests. Call `configure()` before anything
-imports Airflow or Metaflow: both read their configuration at import time.
+the same code drives this provider's end-to-end tests. Install the `testing` extra
+(`pip install "airflow-provider-metaflow[testing]"`). Call `configure()` before anything imports
+Airflow or Metaflow: both read their configuration at import time.
 
-- `dag.test()` in this process: `configure`, `create_dag`, `run_dag`, `run_flow_locally`.
-- Real Airflow services on loopback: `AirflowServices` (and the `airflow_services` fixture).
+- `dag.test()` in this process: `configure`, `create_dag`, `run_dag`, `run_flow_locally`; compare
+  the Metaflow runs with `task_counts` (tasks per step) and `task_artifacts`.
+- Real Airflow services on loopback: `AirflowServices`, and the opt-in pytest plugin
+  `airflow_provider_metaflow.testing.plugin` (`-p` or `pytest_plugins`) with the
+  `airflow_services` fixture.
 - A Kubernetes API that runs pods as local processes, and an S3 endpoint: `KubernetesApiServer`,
   `S3Server`.
 
-The services' REST client and the servers load on first use: pytest imports this package in
-every run (the plugin), and they pull in httpx and aiohttp.
+Importing this package imports neither Airflow nor Metaflow (so `configure()` can still come
+first), nor httpx, aiohttp, moto or boto3: the REST client and the servers load on first use.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from airflow_provider_metaflow.testing.runner import (
     run_dag,
     run_flow_locally,
     task_artifacts,
+    task_counts,
 )
 from airflow_provider_metaflow.testing.services import AirflowServices, ServicesConfig, ServicesError
 
@@ -57,6 +62,7 @@ __all__ = [
     "run_dag",
     "run_flow_locally",
     "task_artifacts",
+    "task_counts",
 ]
 
 

@@ -1,7 +1,13 @@
 """pytest fixtures that run real Airflow services (api-server, scheduler, dag-processor, triggerer).
 
-pytest loads this module in every run through the package's `pytest11` entry point, so it
-imports neither Airflow nor Metaflow: the services start only when a test asks for them.
+The plugin is opt-in: installing the provider changes no pytest session. Install the `testing`
+extra (`pip install "airflow-provider-metaflow[testing]"`) and load the plugin on the command line,
+`pytest -p airflow_provider_metaflow.testing.plugin`, or in the top-level conftest.py:
+
+    pytest_plugins = ["airflow_provider_metaflow.testing.plugin"]
+
+It registers the `services` marker and the fixtures below. Loading it imports neither Airflow,
+Metaflow nor the harness's HTTP and S3 libraries: the services start only when a test asks for them.
 
     import pytest
 

@@ -139,8 +139,21 @@ def _flow_class_name(flow_file: str | Path) -> str:
     raise AssertionError(f"no FlowSpec class in {flow_file}")
 
 
+def task_counts(run: Any) -> dict[str, int]:
+    """{step: how many tasks it ran}, for comparing runs alongside `task_artifacts`.
+
+    Tasks are counted, not keyed: two tasks of a step with the same foreach index path (a task run
+    twice under two ids) count twice here, where `task_artifacts` keeps one of them.
+    """
+    return {step.id: sum(1 for _task in step) for step in run}
+
+
 def task_artifacts(run: Any) -> dict[str, dict[tuple[int, ...], dict[str, Any]]]:
-    """{step: {foreach index path: {artifact: value}}}, user artifacts only, for comparing runs."""
+    """{step: {foreach index path: {artifact: value}}}, user artifacts only, for comparing runs.
+
+    One entry per index path: a task duplicated at the same path does not show here, so compare
+    `task_counts` too.
+    """
     result: dict[str, dict[tuple[int, ...], dict[str, Any]]] = {}
     for step in run:
         tasks: dict[tuple[int, ...], dict[str, Any]] = {}

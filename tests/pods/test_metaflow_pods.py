@@ -13,7 +13,13 @@ import pytest
 from pod_cluster import FAKE_SECRET, METAFLOW_CONN_ID, PodCluster, canonical, run_artifacts
 from process_helpers import wait_dead
 
-from airflow_provider_metaflow.testing import create_dag, run_dag, run_flow_locally, task_artifacts
+from airflow_provider_metaflow.testing import (
+    create_dag,
+    run_dag,
+    run_flow_locally,
+    task_artifacts,
+    task_counts,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -52,7 +58,9 @@ def test_foreach_flow_with_every_step_as_a_pod_matches_the_local_run(
     assert result.state == "success"
     remote = run_artifacts(result.pathspec, pods.metaflow_env)
     assert remote["successful"]
-    assert remote["artifacts"] == canonical(task_artifacts(run_flow_locally(flow_file, {"scale": 2})))
+    local_run = run_flow_locally(flow_file, {"scale": 2})
+    assert remote["task_counts"] == task_counts(local_run)
+    assert remote["artifacts"] == canonical(task_artifacts(local_run))
     created = _pods_of(pods, result.dag_id)
     assert sorted(pod["metadata"]["labels"]["task_id"] for pod in created) == [
         "end",
@@ -69,6 +77,8 @@ def test_foreach_flow_with_every_step_as_a_pod_matches_the_local_run(
     assert FAKE_SECRET not in capfd.readouterr().out
 
 
+# Waits out the slow step's 60 s @timeout on purpose: about 100 s on two loaded cores.
+@pytest.mark.timeout(600)
 def test_a_failed_pod_is_retried_as_the_next_attempt_and_a_timeout_deletes_the_pod(
     flow_copy: Any, dag_path: Path, airflow_db: Any, pods: PodCluster
 ) -> None:

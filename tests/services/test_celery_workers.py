@@ -14,7 +14,7 @@ import pytest
 from pod_cluster import PodCluster, canonical, run_artifacts
 
 from airflow_provider_metaflow.runtime.ids import metaflow_run_id
-from airflow_provider_metaflow.testing import create_dag, run_flow_locally, task_artifacts
+from airflow_provider_metaflow.testing import create_dag, run_flow_locally, task_artifacts, task_counts
 from airflow_provider_metaflow.testing.services import AirflowServices, free_port
 
 pytestmark = pytest.mark.services
@@ -62,6 +62,8 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
         server.wait(timeout=10)
 
 
+# Starts its own services with two Celery workers and Redis: about 100 s on two loaded cores.
+@pytest.mark.timeout(600)
 def test_a_foreach_on_two_celery_workers_with_the_s3_datastore_matches_the_local_run(
     airflow_services_factory: Callable[..., AirflowServices],
     pod_cluster: PodCluster,
@@ -97,7 +99,9 @@ def test_a_foreach_on_two_celery_workers_with_the_s3_datastore_matches_the_local
     remote = run_artifacts(pathspec, env)
     local_copy = tmp_path / "celery_foreach_flow.py"
     shutil.copy(FLOWS / "celery_foreach_flow.py", local_copy)
-    assert remote["artifacts"] == canonical(task_artifacts(run_flow_locally(local_copy)))
+    local_run = run_flow_locally(local_copy)
+    assert remote["task_counts"] == task_counts(local_run)
+    assert remote["artifacts"] == canonical(task_artifacts(local_run))
     workers = {
         line.split(":", 1)[1].strip()
         for output in remote["stdout"]["work"]

@@ -1,6 +1,6 @@
 import pytest
 
-from airflow_provider_metaflow.runtime.attempts import AttemptsExhausted, plan_attempt
+from airflow_provider_metaflow.runtime.attempts import METAFLOW_MAX_ATTEMPTS, AttemptsExhausted, plan_attempt
 
 
 def test_first_try_is_attempt_zero_and_leaves_room_for_retries() -> None:
@@ -35,10 +35,17 @@ def test_reserved_error_retry_runs_the_fallback_not_user_code() -> None:
     assert not fallback.runs_user_code
 
 
-def test_seventh_try_is_refused() -> None:
-    assert plan_attempt(try_number=6, max_tries=9).attempt == 5
-    with pytest.raises(AttemptsExhausted, match="at most 6 attempts"):
-        plan_attempt(try_number=7, max_tries=9)
+def test_the_attempt_limit_is_metaflows_own() -> None:
+    from metaflow.metaflow_config import MAX_ATTEMPTS
+
+    assert METAFLOW_MAX_ATTEMPTS == MAX_ATTEMPTS
+
+
+def test_the_try_after_metaflows_last_attempt_is_refused() -> None:
+    last_try = METAFLOW_MAX_ATTEMPTS  # attempts count from 0, Airflow tries from 1
+    assert plan_attempt(try_number=last_try, max_tries=last_try + 3).attempt == METAFLOW_MAX_ATTEMPTS - 1
+    with pytest.raises(AttemptsExhausted, match=f"at most {METAFLOW_MAX_ATTEMPTS} attempts"):
+        plan_attempt(try_number=last_try + 1, max_tries=last_try + 3)
 
 
 def test_a_recursive_step_iteration_started_by_a_later_try_is_attempt_zero() -> None:
