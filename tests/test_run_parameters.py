@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_metaflow.testing import run_dag, run_flow_locally, task_artifacts
+from airflow_provider_metaflow.testing import run_dag, run_flow_locally, task_artifacts, task_counts
 
 pytestmark = pytest.mark.e2e
 
@@ -63,6 +63,7 @@ def test_declared_parameters_from_params_and_conf_reach_the_run(
     assert result.state == "success"
     local = run_flow_locally(flow_file, {"count": 4, "label": "from conf"})
     assert task_artifacts(result.run()) == task_artifacts(local)
+    assert task_counts(result.run()) == task_counts(local)
 
 
 @pytest.mark.parametrize("key", ["run-id", "task-id", "tag", "not_a_parameter"])

@@ -113,7 +113,9 @@ def test_parameter_and_config_values_and_the_token_stay_out_of_pod_specs_and_log
 
     assert result.state == "success"
     remote = run_artifacts(result.pathspec, pods.metaflow_env)
-    assert remote["artifacts"] == canonical(task_artifacts(run_flow_locally(flow_file, {"word": word})))
+    local = run_flow_locally(flow_file, {"word": word})
+    assert remote["artifacts"] == canonical(task_artifacts(local))
+    assert remote["task_counts"] == task_counts(local)
     assert word in remote["artifacts"] and "config-value-5be1d0" in remote["artifacts"]
     logged = capfd.readouterr()
     assert "remote_pod" in logged.out + logged.err, "no failed pod's spec was logged: nothing was checked"

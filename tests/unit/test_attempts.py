@@ -36,7 +36,7 @@ def test_reserved_error_retry_runs_the_fallback_not_user_code() -> None:
 
 
 def test_the_attempt_limit_is_metaflows_own() -> None:
-    from metaflow.metaflow_config import MAX_ATTEMPTS
+    from metaflow.metaflow_config import MAX_ATTEMPTS  # noqa: TID251 - tests use Metaflow internals
 
     assert METAFLOW_MAX_ATTEMPTS == MAX_ATTEMPTS
 
