@@ -66,7 +66,7 @@ def test_declared_parameters_from_params_and_conf_reach_the_run(
     assert task_counts(result.run()) == task_counts(local)
 
 
-@pytest.mark.parametrize("key", ["run-id", "task-id", "tag", "not_a_parameter"])
+@pytest.mark.parametrize("key", ["run-id", "not_a_parameter"])
 def test_a_conf_key_that_is_not_a_parameter_fails_the_start_task_once_naming_it(
     key: str, flow_copy: Any, dag_path: Path, airflow_db: Any, capfd: pytest.CaptureFixture[str]
 ) -> None:
