@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from airflow_provider_metaflow.operators.splits import MetaflowSplitsOperator
     from airflow_provider_metaflow.operators.step import MetaflowStepOperator
     from airflow_provider_metaflow.sensors.flow import MetaflowFlowSensor
+    from airflow_provider_metaflow.task_group import MetaflowTaskGroup
     from airflow_provider_metaflow.version_compat import cron_timetable
 
 _LAZY_NAMES = {
@@ -34,6 +35,7 @@ _LAZY_NAMES = {
     "MetaflowSplitsOperator": "airflow_provider_metaflow.operators.splits",
     "MetaflowHook": "airflow_provider_metaflow.hooks.metaflow",
     "MetaflowFlowSensor": "airflow_provider_metaflow.sensors.flow",
+    "MetaflowTaskGroup": "airflow_provider_metaflow.task_group",
     "cron_timetable": "airflow_provider_metaflow.version_compat",
 }
 
@@ -47,6 +49,7 @@ __all__ = [
     "MetaflowHook",
     "MetaflowLoopOperator",
     "MetaflowStepOperator",
+    "MetaflowTaskGroup",
     "__version__",
     "cron_timetable",
 ]

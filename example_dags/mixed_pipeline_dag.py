@@ -1,10 +1,13 @@
-"""A hand-written DAG that mixes Airflow's own operators with the steps of a Metaflow flow.
+"""A hand-written DAG with a Metaflow flow inside it, between Airflow's own operators.
 
-    prepare_input (Bash) >> start >> score >> end (Metaflow ScoreFlow) >> report (Python)
-                                                              cleanup (Bash, teardown)
+    prepare_input (Bash) >> score (ScoreFlow as a TaskGroup: start >> score >> end) >> report (Python)
+                                                                  cleanup (Bash, teardown)
 
-The Metaflow steps are ordinary tasks: they take Airflow retries, pools and dependencies like
-any other. Each one pushes its Metaflow pathspec to XCom under the key "pathspec".
+`score_group.py` next to this file is generated from the flow with
+`python flows/score_flow.py airflow create --task-group score_group.py`. Its factory adds the
+flow's steps as a TaskGroup: each DAG run runs the flow once, as its own Metaflow run. The shell
+task's XCom becomes the flow's `input_csv` Parameter, a template becomes its `threshold`, and the
+end step pushes its `summary` artifact to XCom for the report task, which imports no Metaflow.
 """
 
 from __future__ import annotations
@@ -14,13 +17,7 @@ from typing import Any
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Param
-
-from airflow_provider_metaflow import MetaflowFlow, MetaflowStepOperator
-
-# The flow file is relative to this file's folder, so dags/ and dags/flows/ deploy together.
-# `parameters` lists the DAG params that become the flow's Parameters: only `threshold`.
-# `rows` is a DAG param for the shell task alone; ScoreFlow has no such Parameter.
-score_flow = MetaflowFlow("ScoreFlow", file="flows/score_flow.py", parameters=["threshold"])
+from score_group import score_flow
 
 # Writes a small CSV into a fresh temporary folder and prints its path as the last line,
 # which BashOperator pushes to XCom. Several workers need a shared filesystem for this; there,
@@ -41,18 +38,10 @@ path="{{ ti.xcom_pull(task_ids='prepare_input') }}"
 if [ -f "$path" ]; then rm -f -- "$path" && rmdir -- "$(dirname -- "$path")"; fi
 """
 
-INPUT_PATH = "{{ ti.xcom_pull(task_ids='prepare_input') }}"
 
-
-def report_scores(ti: Any) -> dict[str, Any]:
-    """Read the flow's result with the Metaflow client, from the pathspec the `end` task pushed."""
-    # Imported here, not at the top: parsing this file must not import Metaflow.
-    from metaflow import Task, namespace
-
-    namespace(None)  # the steps ran as METAFLOW_USER, maybe not the user reading here
-    pathspec = ti.xcom_pull(task_ids="end", key="pathspec")
-    summary = Task(pathspec, _namespace_check=False)["summary"].data
-    print(f"{pathspec}: {summary['passed']} of {summary['readings']} readings pass {summary['threshold']}")
+def report_scores(summary: dict[str, Any]) -> dict[str, Any]:
+    """The flow's `summary` artifact, straight from XCom: no Metaflow client needed."""
+    print(f"{summary['passed']} of {summary['readings']} readings pass {summary['threshold']}")
     return summary  # the return value goes to XCom for downstream tasks
 
 
@@ -69,18 +58,19 @@ with DAG(
 ) as dag:
     prepare_input = BashOperator(task_id="prepare_input", bash_command=PREPARE_INPUT)
 
-    # Parameter values reach a flow only through its start task, from the DAG params.
-    # The per-run input path is not a DAG param, so it goes in through the (templated) `env`
-    # of start; the flow reads it there and keeps the readings as an artifact.
-    start = MetaflowStepOperator(
-        task_id="start", flow=score_flow, step="start", env={"SCORE_INPUT_CSV": INPUT_PATH}
+    # An XComArg and a template, resolved when the flow's start step runs, then checked against
+    # the flow's Parameter types (input_csv is text, threshold a float).
+    score = score_flow(
+        group_id="score",
+        parameters={"input_csv": prepare_input.output, "threshold": "{{ params.threshold }}"},
+        xcom_artifacts=["summary"],
     )
-    score = MetaflowStepOperator(task_id="score", flow=score_flow, step="score", inputs=["start"])
-    end = MetaflowStepOperator(task_id="end", flow=score_flow, step="end", inputs=["score"])
 
-    report = PythonOperator(task_id="report", python_callable=report_scores)
+    report = PythonOperator(
+        task_id="report", python_callable=report_scores, op_args=[score.artifact("summary")]
+    )
 
     # A teardown runs even when a task above fails, and does not decide the DAG run's state.
     cleanup = BashOperator(task_id="cleanup", bash_command=CLEANUP_INPUT)
 
-    prepare_input >> start >> score >> end >> report >> cleanup.as_teardown(setups=prepare_input)
+    prepare_input >> score >> report >> cleanup.as_teardown(setups=prepare_input)

@@ -10,6 +10,7 @@ from typing import Any
 from airflow_provider_metaflow.compiler.flow_plan import DeployOptions, build_plan
 from airflow_provider_metaflow.compiler.metaflow_view import MetaflowView
 from airflow_provider_metaflow.compiler.render import render_dag
+from airflow_provider_metaflow.compiler.render_group import render_task_group
 from airflow_provider_metaflow.plan import FlowPlan
 
 
@@ -20,9 +21,10 @@ def plan_flow(
     return build_plan(flow, graph, os.path.abspath(flow_file), options, metaflow)
 
 
-def render_checked(plan: FlowPlan, dag_file: str) -> str:
-    """DAG source for the plan, parsed once here: a renderer bug must not reach the dags folder."""
-    source = render_dag(plan, dag_file)
+def render_checked(plan: FlowPlan, dag_file: str, task_group: bool = False) -> str:
+    """DAG source for the plan (a TaskGroup module with `task_group`), parsed once here: a
+    renderer bug must not reach the dags folder."""
+    source = render_task_group(plan, dag_file) if task_group else render_dag(plan, dag_file)
     ast.parse(source, filename=dag_file)
     return source
 

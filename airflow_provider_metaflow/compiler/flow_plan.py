@@ -39,6 +39,8 @@ class DeployOptions:
     top_level_options: tuple[str, ...] = ()  # @project's --branch / --production
     metaflow_conn_id: str | None = None
     deferrable_pods: bool = False
+    # `--task-group`: a module for DAGs written by hand, which decide when the flow runs.
+    task_group: bool = False
     # Whether this provider deployed a DAG of that id (its flow then updates an Asset).
     deployed: Callable[[str], bool] = _nothing_deployed
 
@@ -56,6 +58,9 @@ def build_plan(
     flow_decorators = list(metaflow.flow_decorators(flow))
     schedule, schedule_problems = _schedule(flow_decorators)
     problems += schedule_problems
+    if options.task_group:
+        problems += _task_group_problems(flow_decorators)
+        schedule = None  # the DAG around the group decides when it runs
     parameters, parameter_problems = parameter_plans(flow, metaflow, has_schedule=schedule is not None)
     problems += parameter_problems
     problems += _flow_decorator_problems(flow_decorators)
@@ -104,6 +109,21 @@ def build_plan(
         upstream_flows=tuple(upstream),
         event_triggers=tuple(events),
     )
+
+
+def _task_group_problems(flow_decorators: list[Any]) -> list[Problem]:
+    """A group runs when the DAG around it runs: a flow that must be started by an event or by
+    another flow's run (and may read `current.trigger`) cannot be one."""
+    return [
+        Problem(
+            f"flow decorator @{deco.name}",
+            "starts the flow's own DAG when an event arrives or another flow finishes, but a TaskGroup "
+            "runs when the DAG around it runs, so the flow would never see its trigger.",
+            "Deploy the flow as a DAG of its own (without --task-group), or remove the decorator.",
+        )
+        for deco in flow_decorators
+        if deco.name in ("trigger", "trigger_on_finish")
+    ]
 
 
 def _option_problems(options: DeployOptions) -> list[Problem]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from airflow_provider_metaflow.flow import MetaflowFlow
 from airflow_provider_metaflow.runtime.ids import metaflow_run_id
+from airflow_provider_metaflow.task_group import flow_group_id
 from airflow_provider_metaflow.version_compat import AirflowFailException
 
 
@@ -22,7 +23,8 @@ class FlowRun:
 
 
 def locate_flow_run(operator: Any, flow: MetaflowFlow, context: Any, need_flow_file: bool = True) -> FlowRun:
-    """The flow file (relative to the DAG file) and the Metaflow run id of this DAG run. A step
+    """The flow file (relative to the DAG file) and the Metaflow run id of this DAG run (of the
+    operator's MetaflowTaskGroup, when the flow is one inside a larger DAG). A step
     that runs from the code package (a pod) does not need the flow file on the worker."""
     dag = operator.get_dag()
     flow_file = flow.resolve_file(dag.fileloc if dag is not None else None)
@@ -32,4 +34,4 @@ def locate_flow_run(operator: Any, flow: MetaflowFlow, context: Any, need_flow_f
             "relative to the DAG file's folder; deploy the flow next to the DAG."
         )
     ti = context["ti"]
-    return FlowRun(flow_file, metaflow_run_id(ti.dag_id, ti.run_id))
+    return FlowRun(flow_file, metaflow_run_id(ti.dag_id, ti.run_id, flow_group_id(operator)))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any, Protocol
 
 from airflow_provider_metaflow.backends.base import StepBackend, StepFailed, StepLaunch, StepStopped
@@ -44,6 +44,7 @@ from airflow_provider_metaflow.runtime.ids import (
     task_pathspec,
 )
 from airflow_provider_metaflow.runtime.inputs import StepInputs, input_paths, run_relative, split_index_for
+from airflow_provider_metaflow.task_group import flow_group_of, step_task_id
 from airflow_provider_metaflow.version_compat import (
     AirflowException,
     AirflowFailException,
@@ -66,6 +67,7 @@ class StepArguments(Protocol):
     split_index: int | None
     index_path: Sequence[int] | None
     conditional: bool
+    parameters: dict[str, Any]
     env: dict[str, str]
     environment: dict[str, str]
     error_retries: int
@@ -96,7 +98,7 @@ class StepTry:
         self.tags = (*self.flow.tags, f"airflow_dag_id:{self.ti.dag_id}", f"airflow_run_id:{self.ti.run_id}")
         self.index_path = task_index_path(operator.split_index, operator.index_path)
         self.inputs = StepInputs(operator.inputs, operator.foreach, operator.join_of)
-        self.upstream = Upstream(self.ti)
+        self.upstream = Upstream(self.ti, partial(step_task_id, operator))
         self._backend: StepBackend | None = None
         self._killed = False
 
@@ -200,7 +202,14 @@ class StepTry:
             contract.ENV_AIRFLOW_TASK: f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}/{ti.try_number}",
         }
         if not self.operator.inputs:  # the start step stores the run's Parameters first
-            parameters = run_parameters(self.flow, self.context, self.run_id, self.tags)
+            parameters = run_parameters(
+                self.flow,
+                self.context,
+                self.run_id,
+                self.tags,
+                self.operator.parameters,
+                in_group=flow_group_of(self.operator) is not None,
+            )
             self.log.info("Parameters of run %s: %s", self.run_id, ", ".join(parameters.values) or "none")
             files["parameters.json"] = parameters.to_json()
             env[contract.ENV_RUN_PARAMETERS_FILE] = os.path.join(host.files_dir, "parameters.json")

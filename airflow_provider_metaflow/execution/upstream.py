@@ -9,7 +9,7 @@ skipped, so no read asks for an XCom that was never pushed (Airflow logs those a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from airflow_provider_metaflow.runtime.ids import task_index_path_of
@@ -19,34 +19,41 @@ XCOM_NEXT_STEPS_KEY = "next_steps"
 XCOM_RETURN_KEY = "return_value"
 
 
-class Upstream:
-    """XCom reads for one task instance. "Aligned" reads take the upstream task instance with
-    this one's map index: both are mapped over the same list when they are in the same foreach
-    body (or neither is mapped)."""
+def _same_name(step: str) -> str:
+    return step
 
-    def __init__(self, ti: Any) -> None:
+
+class Upstream:
+    """XCom reads for one task instance, about other steps of the same flow instance, named by
+    step. `task_id_of` names a step's task (inside a MetaflowTaskGroup, the group's child id).
+    "Aligned" reads take the upstream task instance with this one's map index: both are mapped
+    over the same list when they are in the same foreach body (or neither is mapped)."""
+
+    def __init__(self, ti: Any, task_id_of: Callable[[str], str] = _same_name) -> None:
         self._ti = ti
+        self._task_id_of = task_id_of
         self._map_index = -1 if ti.map_index is None else int(ti.map_index)
 
-    def succeeded(self, task_ids: Sequence[str]) -> set[str]:
-        """Which of these tasks (at this task's map index) succeeded, in one request."""
+    def succeeded(self, steps: Sequence[str]) -> set[str]:
+        """Which of these steps' tasks (at this task's map index) succeeded, in one request."""
+        task_ids = {step: self._task_id_of(step) for step in steps}
         states = self._ti.get_task_states(
             dag_id=self._ti.dag_id,
             map_index=self._map_index,
-            task_ids=list(task_ids),
+            task_ids=list(task_ids.values()),
             run_ids=[self._ti.run_id],
         )
         by_task = states.get(self._ti.run_id, {})
         suffix = "" if self._map_index < 0 else f"_{self._map_index}"
-        return {task_id for task_id in task_ids if str(by_task.get(task_id + suffix)) == "success"}
+        return {step for step, task_id in task_ids.items() if str(by_task.get(task_id + suffix)) == "success"}
 
-    def aligned(self, task_id: str, key: str) -> Any:
-        return self._ti.xcom_pull(task_ids=task_id, key=key, map_indexes=self._map_index)
+    def aligned(self, step: str, key: str) -> Any:
+        return self._ti.xcom_pull(task_ids=self._task_id_of(step), key=key, map_indexes=self._map_index)
 
-    def every_instance(self, task_id: str, key: str) -> list[Any]:
+    def every_instance(self, step: str, key: str) -> list[Any]:
         """The values of every instance that pushed one, in map-index order (one request).
         A list of task ids makes Airflow return a list even when there is a single instance."""
-        values = self._ti.xcom_pull(task_ids=[task_id], key=key) or []
+        values = self._ti.xcom_pull(task_ids=[self._task_id_of(step)], key=key) or []
         return [value for value in values if value is not None]
 
     def chose(self, parents: Sequence[str], step: str) -> list[str]:

@@ -14,6 +14,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_metaflow.flow import MetaflowFlow
 from airflow_provider_metaflow.links import MetaflowTaskLink
+from airflow_provider_metaflow.task_group import MetaflowTaskGroup, flow_group_of
 
 if TYPE_CHECKING:
     from airflow_provider_metaflow.execution.step_try import StepTry
@@ -41,6 +42,11 @@ class MetaflowStepBase(BaseOperator):
     :param conditional: the step follows a switch, so it may not run: it runs with the parents
         that ran and chose it, and skips itself when there are none. Use with
         ``trigger_rule="none_failed"``.
+    :param parameters: for the start step, Parameter values given by the DAG's author (templated):
+        Jinja templates such as ``"{{ ds }}"`` and XComArgs such as ``extract.output`` are
+        resolved when the task runs. They win over the DAG run's params and conf of the same
+        name, which are data and never rendered. The step process checks every value against
+        the flow's Parameter types before anything runs.
     :param env: extra environment variables for the step process (templated).
     :param environment: the step's ``@environment`` variables (not templated: values are data).
     :param compute_resources: the step's ``@resources`` (cpu, memory, gpu, disk), for compute
@@ -56,7 +62,7 @@ class MetaflowStepBase(BaseOperator):
         step's decorators (data, not templated).
     """
 
-    template_fields: Sequence[str] = ("env",)
+    template_fields: Sequence[str] = ("env", "parameters")
     operator_extra_links = (MetaflowTaskLink(),)
     _step_try: StepTry | None = None  # set while executing, for on_kill
 
@@ -68,6 +74,7 @@ class MetaflowStepBase(BaseOperator):
     split_index: int | None
     index_path: Sequence[int] | None
     conditional: bool
+    parameters: dict[str, Any]
     env: dict[str, str]
     environment: dict[str, str]
     compute_resources: dict[str, Any]
@@ -88,6 +95,7 @@ class MetaflowStepBase(BaseOperator):
         split_index: int | None = None,
         index_path: Sequence[int] | None = None,
         conditional: bool = False,
+        parameters: Mapping[str, Any] | None = None,
         env: Mapping[str, str] | None = None,
         environment: Mapping[str, str] | None = None,
         compute_resources: Mapping[str, Any] | None = None,
@@ -99,6 +107,17 @@ class MetaflowStepBase(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        group = flow_group_of(self)
+        if group is not None:
+            _check_group(self.task_id, flow, group)
+            if not inputs:
+                parameters = {**group.parameters, **(parameters or {})}
+        if parameters and inputs:
+            raise ValueError(
+                f"Task {self.task_id!r}: parameters= is given to step {step!r}, but a run's Parameter "
+                "values are stored by its start step (the step with no inputs). Give them to the start "
+                "step's operator."
+            )
         # Stored in one step rather than through BaseOperator.__setattr__, which looks up a converter
         # and tracks init kwargs and XCom dependencies for each attribute: none applies to these
         # names while __init__ runs, and the per-attribute cost is paid by every task on every parse.
@@ -111,6 +130,7 @@ class MetaflowStepBase(BaseOperator):
             split_index=split_index,
             index_path=index_path,
             conditional=conditional,
+            parameters=dict(parameters or {}),
             env=dict(env or {}),
             environment=dict(environment or {}),
             compute_resources=dict(compute_resources or {}),
@@ -147,3 +167,12 @@ class MetaflowStepBase(BaseOperator):
     def on_kill(self) -> None:
         if self._step_try is not None:
             self._step_try.kill()
+
+
+def _check_group(task_id: str, flow: MetaflowFlow, group: MetaflowTaskGroup) -> None:
+    """A MetaflowTaskGroup holds one flow: a step of another flow inside it would share its run."""
+    if group.flow.name != flow.name:
+        raise ValueError(
+            f"Task {task_id!r} runs a step of flow {flow.name}, but it is inside MetaflowTaskGroup "
+            f"{group.group_id!r} of flow {group.flow.name}. Give each flow its own MetaflowTaskGroup."
+        )

@@ -53,10 +53,12 @@ class MetaflowExitHookOperator(BaseOperator):
         from airflow_provider_metaflow.execution.environment import metaflow_environment
         from airflow_provider_metaflow.execution.flow_run import locate_flow_run
         from airflow_provider_metaflow.execution.upstream import Upstream
+        from airflow_provider_metaflow.task_group import step_task_id
         from airflow_provider_metaflow.version_compat import AirflowException
 
         run = locate_flow_run(self, self.flow, context)
-        succeeded = self.end_step in Upstream(context["ti"]).succeeded([self.end_step])
+        upstream = Upstream(context["ti"], lambda step: step_task_id(self, step))
+        succeeded = self.end_step in upstream.succeeded([self.end_step])
         hooks = self.on_success if succeeded else self.on_error
         self.log.info(
             "Run %s/%s %s; calling %s",

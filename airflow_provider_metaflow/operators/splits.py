@@ -11,6 +11,7 @@ can run in parallel.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -19,7 +20,7 @@ from airflow.sdk import BaseOperator
 class MetaflowSplitsOperator(BaseOperator):
     """Return the index paths of every split of every instance of a nested foreach step.
 
-    :param foreach: the nested foreach step (its Airflow task id).
+    :param foreach: the nested foreach step (in the same MetaflowTaskGroup, if any).
     """
 
     ui_color = "#e4f1e1"
@@ -31,9 +32,10 @@ class MetaflowSplitsOperator(BaseOperator):
     def execute(self, context: Any) -> list[list[int]]:
         from airflow_provider_metaflow.execution.upstream import XCOM_PATHSPEC_KEY, XCOM_RETURN_KEY, Upstream
         from airflow_provider_metaflow.runtime.ids import task_index_path_of
+        from airflow_provider_metaflow.task_group import step_task_id
         from airflow_provider_metaflow.version_compat import AirflowException, check_map_length
 
-        upstream = Upstream(context["ti"])
+        upstream = Upstream(context["ti"], partial(step_task_id, self))
         pathspecs = upstream.every_instance(self.foreach, XCOM_PATHSPEC_KEY)
         split_lists: Sequence[Any] = upstream.every_instance(self.foreach, XCOM_RETURN_KEY)
         if len(pathspecs) != len(split_lists):

@@ -1,6 +1,7 @@
 """Deterministic Metaflow ids, so any task can name its parents without asking XCom.
 
-The Metaflow run id comes from (dag_id, Airflow run_id); a task id comes from the map index
+The Metaflow run id comes from (dag_id, Airflow run_id, and the MetaflowTaskGroup if the flow
+is one); a task id comes from the map index
 path. A retry or a cleared task therefore lands in the same Metaflow task as a new attempt.
 The one exception is a recursive step: it runs a number of times known only at run time, so
 each iteration's id adds the iteration (`t-2-i0`, `t-2-i1`, ...) and its children take the
@@ -23,9 +24,11 @@ ITERATION_PREFIX = "i"
 MAX_INLINE_INPUT_PATHS = 64 * 1024
 
 
-def metaflow_run_id(dag_id: str, airflow_run_id: str) -> str:
-    """Metaflow forbids ':', ',', '!' and '/' in ids, and Airflow run ids contain ':' and '+'."""
-    digest = hashlib.sha256(f"{dag_id}\0{airflow_run_id}".encode()).hexdigest()
+def metaflow_run_id(dag_id: str, airflow_run_id: str, flow_group: str | None = None) -> str:
+    """Metaflow forbids ':', ',', '!' and '/' in ids, and Airflow run ids contain ':' and '+'.
+    Each MetaflowTaskGroup of a DAG run (`flow_group`, its group id) is a run of its own."""
+    key = f"{dag_id}\0{airflow_run_id}" if flow_group is None else f"{dag_id}\0{airflow_run_id}\0{flow_group}"
+    digest = hashlib.sha256(key.encode()).hexdigest()
     return RUN_ID_PREFIX + digest[:20]
 
 

@@ -62,4 +62,8 @@ def configure(root: str | os.PathLike[str]) -> TestEnvironment:
         }
     )
     os.environ.setdefault("METAFLOW_USER", "tester")
+    # Airflow's dag processor and task runner put a bundle's root on sys.path, so a DAG file
+    # imports modules next to it (a `--task-group` module); dag.test() in this process does not.
+    if str(env.dags_folder) not in sys.path:
+        sys.path.append(str(env.dags_folder))
     return env

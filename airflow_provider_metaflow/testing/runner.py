@@ -33,6 +33,13 @@ class DagRunResult:
 
         return Run(self.pathspec, _namespace_check=False)
 
+    def group_run(self, group_id: str, flow_name: str | None = None) -> Any:
+        """The Metaflow Run of the flow in MetaflowTaskGroup `group_id` (the DAG's flow if None)."""
+        from metaflow import Run
+
+        run_id = metaflow_run_id(self.dag_id, self.airflow_run_id, group_id)
+        return Run(f"{flow_name or self.flow_name}/{run_id}", _namespace_check=False)
+
 
 def create_dag(
     flow_file: str | Path,

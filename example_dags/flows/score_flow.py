@@ -1,13 +1,12 @@
 """ScoreFlow: score a small table of readings and count how many pass a threshold.
 
-The readings come from the CSV file named by the SCORE_INPUT_CSV environment variable, which
-an upstream task of mixed_pipeline_dag.py writes. Without it the flow scores a built-in
-sample, so `python score_flow.py run` works on its own.
+The readings come from the CSV file named by the `input_csv` Parameter, which an upstream task
+of mixed_pipeline_dag.py writes and hands over through XCom. Without it the flow scores a
+built-in sample, so `python score_flow.py run` works on its own.
 """
 
 import csv
 import io
-import os
 
 from metaflow import FlowSpec, Parameter, step
 
@@ -18,12 +17,13 @@ class ScoreFlow(FlowSpec):
     """Scores readings (value divided by the largest value) against a threshold."""
 
     threshold = Parameter("threshold", default=0.5, type=float, help="Scores at or above this pass.")
+    input_csv = Parameter("input_csv", default="", help="A CSV file of id,value rows; a sample if empty.")
 
     @step
     def start(self):
         """Read the input once and keep it as an artifact: the run stays inspectable after the
         file is gone."""
-        path = os.environ.get("SCORE_INPUT_CSV", "")
+        path = self.input_csv
         if path:
             with open(path, newline="") as handle:
                 text = handle.read()

@@ -18,6 +18,7 @@ from . import metaflow_deploy_adapter as adapter
 from .deployment import DagIdentity, is_deployed, resolve_dag_identity, resolve_token
 from .metaflow_deploy_adapter import click
 
+DEFAULT_MAX_WORKERS = 100
 _VALID_DAG_ID = re.compile(r"\A(?=.*[a-zA-Z0-9])[a-zA-Z0-9_.\-]{1,250}\Z")
 
 
@@ -93,9 +94,9 @@ def airflow(obj: Any, name: str | None = None) -> None:
 )
 @click.option(
     "--max-workers",
-    default=100,
-    show_default=True,
-    help="Maximum number of parallel processes (the DAG's max_active_tasks).",
+    default=None,
+    type=int,
+    help="Maximum number of parallel processes (the DAG's max_active_tasks)  [default: 100].",
 )
 @click.option(
     "--workflow-timeout",
@@ -121,6 +122,13 @@ def airflow(obj: Any, name: str | None = None) -> None:
     help="Steps that run as Kubernetes pods wait in Airflow's triggerer, freeing worker slots "
     "(KubernetesPodOperator's deferrable mode). Without it, [operators] default_deferrable decides.",
 )
+@click.option(
+    "--task-group",
+    is_flag=True,
+    default=False,
+    help="Write a module with a factory function that adds the flow to DAGs you write yourself, "
+    "as a TaskGroup, instead of a DAG of its own.",
+)
 @click.pass_obj
 def create(
     obj: Any,
@@ -131,11 +139,12 @@ def create(
     tags: tuple[str, ...] | None = None,
     is_paused_upon_creation: bool = False,
     user_namespace: str | None = None,
-    max_workers: int = 100,
+    max_workers: int | None = None,
     workflow_timeout: int | None = None,
     worker_pool: str | None = None,
     metaflow_conn_id: str | None = None,
     deferrable: bool = False,
+    task_group: bool = False,
 ) -> None:
     from airflow_provider_metaflow.compiler.create import plan_flow, render_checked, write_atomically
     from airflow_provider_metaflow.compiler.errors import FlowCompileError
@@ -147,6 +156,10 @@ def create(
     if os.path.abspath(file) == flow_file:
         raise AirflowCompileError("The DAG file cannot be the flow file itself; name another .py file.")
     identity: DagIdentity = obj.dag_identity
+    if task_group:
+        _check_group_options(max_workers, workflow_timeout, is_paused_upon_creation)
+    elif max_workers is None:
+        max_workers = DEFAULT_MAX_WORKERS
     adapter.validate_tags(tags or ())  # Metaflow's own rules, as its other schedulers check them
     options = DeployOptions(
         dag_id=identity.dag_id,
@@ -160,6 +173,7 @@ def create(
         is_paused_upon_creation=True if is_paused_upon_creation else None,
         metaflow_conn_id=metaflow_conn_id,
         deferrable_pods=deferrable,
+        task_group=task_group,
         deployed=lambda dag_id: is_deployed(obj.flow_datastore, dag_id),
     )
     try:
@@ -169,12 +183,49 @@ def create(
     # Only a flow that compiles may claim or renew a production token.
     token = resolve_token(obj, identity, authorize, given_token, generate_new_token)
     plan = dataclasses.replace(plan, production_token=token, code_package=_code_package(obj, plan))
-    write_atomically(file, render_checked(plan, file))
+    write_atomically(file, render_checked(plan, file, task_group=task_group))
+    if task_group:
+        _echo_task_group(obj, plan, file)
+        return
     obj.echo(f"Deployed *{plan.flow_name}* as Airflow DAG *{plan.dag_id}* in *{file}*.", bold=True)
     obj.echo(
         "Put this file in your Airflow dags folder (next to the flow file at the relative path it "
         "names), with airflow-provider-metaflow installed on the workers; Airflow picks it up on "
         "its next parse. Trigger it with `airflow dags trigger " + plan.dag_id + "`."
+    )
+
+
+def _check_group_options(
+    max_workers: int | None, workflow_timeout: int | None, is_paused_upon_creation: bool
+) -> None:
+    """Options that configure a DAG of its own mean nothing for a TaskGroup: say so, do not drop them."""
+    given = [
+        option
+        for option, value in (
+            ("--max-workers", max_workers),
+            ("--workflow-timeout", workflow_timeout),
+            ("--is-paused-upon-creation", is_paused_upon_creation or None),
+        )
+        if value is not None
+    ]
+    if given:
+        raise AirflowCompileError(
+            f"{', '.join(given)} {'configures' if len(given) == 1 else 'configure'} a DAG of its own, but "
+            "--task-group writes a TaskGroup for a DAG you write: set max_active_tasks, dagrun_timeout or "
+            "is_paused_upon_creation on that DAG instead, and leave the option out."
+        )
+
+
+def _echo_task_group(obj: Any, plan: Any, file: str) -> None:
+    from airflow_provider_metaflow.compiler.render_group import factory_name
+
+    module = os.path.splitext(os.path.basename(file))[0]
+    function = factory_name(plan.dag_id)
+    obj.echo(f"Wrote *{plan.flow_name}* as TaskGroup factory *{function}()* in *{file}*.", bold=True)
+    obj.echo(
+        f"In a DAG file: `from {module} import {function}`, then, inside `with DAG(...)`: "
+        f'`{function}(group_id="...", parameters={{...}})`. Keep the module next to the flow file at '
+        "the relative path it names."
     )
 
 

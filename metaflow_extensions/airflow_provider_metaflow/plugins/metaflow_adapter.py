@@ -45,6 +45,32 @@ def flow_parameter_names(flow: Any) -> list[str]:
     ]
 
 
+# Parameter types whose reading of a value has no side effects and needs no context.
+_PURE_TYPES = frozenset({"integer", "float", "boolean", "JSON", "text"})
+
+
+def parameter_value_problems(flow: Any, values: Mapping[str, str]) -> list[str]:
+    """Each value that the flow's Parameter would refuse, as Metaflow's command line reads it
+    (the Parameter's click type: int, float, bool, JSONType, ...), with the reason."""
+    from metaflow._vendor import click
+
+    types = {parameter.name: parameter.kwargs.get("type", str) for _name, parameter in flow._get_parameters()}
+    problems = []
+    for name, value in values.items():
+        if name not in types:
+            continue
+        kind = click.types.convert_type(types[name])
+        if kind.name not in _PURE_TYPES:
+            continue  # IncludeFile and custom types may read files or need Metaflow's context
+        try:
+            kind.convert(value, None, None)
+        except click.exceptions.BadParameter as error:
+            problems.append(
+                f"Parameter {name!r} is of type {kind.name}, but the run gives {value!r}: {error.message}"
+            )
+    return problems
+
+
 def init_arguments(run_id: str, task_id: str, tags: Sequence[str], values: Mapping[str, str]) -> list[str]:
     """Arguments of Metaflow's `init`, which stores a run's Parameters in RUN/_parameters/TASK for
     `start` to read. Call with checked names only: each becomes an option."""

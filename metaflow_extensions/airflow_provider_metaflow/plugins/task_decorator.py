@@ -30,7 +30,7 @@ from . import contract, metaflow_adapter
 
 
 class ParametersRefused(MetaflowException):
-    headline = "Airflow gave this run values that are not Parameters of the flow"
+    headline = "Airflow gave this run values that the flow's Parameters do not take"
 
 
 class StepTerminated(BaseException):
@@ -148,17 +148,8 @@ def _store_parameters_once(flow: Any, flow_datastore: Any, parameters_file: str)
     if stored:
         print(f"Parameters of run {parameters.run_id} were already stored; not running init again.")
         return
-    declared = metaflow_adapter.flow_parameter_names(flow)
-    unknown = sorted(set(parameters.values) - set(declared))
-    if unknown:
-        refusal = (
-            f"The DAG run gives {', '.join(repr(name) for name in unknown)}, which "
-            f"{'is not a Parameter' if len(unknown) == 1 else 'are not Parameters'} of flow "
-            f"{flow.name} (its Parameters: {', '.join(declared) or 'none'}). Remove "
-            f"{'it' if len(unknown) == 1 else 'them'} from the DAG run's conf or params, or list "
-            "the flow's Parameters in MetaflowFlow(parameters=[...]) so that other DAG params are "
-            "not passed to the flow."
-        )
+    refusal = _parameters_refusal(flow, parameters.values)
+    if refusal:
         pathspec = os.environ.get(contract.ENV_PATHSPEC, "")
         attempt = int(os.environ.get(contract.ENV_ATTEMPT, "0"))
         _report(contract.TaskResult(pathspec=pathspec, attempt=attempt, task_ok=False, refusal=refusal))
@@ -168,6 +159,29 @@ def _store_parameters_once(flow: Any, flow_datastore: Any, parameters_file: str)
             parameters.run_id, parameters.task_id, parameters.tags, parameters.values
         )
     )
+
+
+def _parameters_refusal(flow: Any, values: dict[str, str]) -> str | None:
+    """Why these values cannot be the run's Parameters (unknown names, values of the wrong
+    type), or None: nothing reaches `init`'s command line before this says yes."""
+    declared = metaflow_adapter.flow_parameter_names(flow)
+    unknown = sorted(set(values) - set(declared))
+    if unknown:
+        return (
+            f"The DAG run gives {', '.join(repr(name) for name in unknown)}, which "
+            f"{'is not a Parameter' if len(unknown) == 1 else 'are not Parameters'} of flow "
+            f"{flow.name} (its Parameters: {', '.join(declared) or 'none'}). Remove "
+            f"{'it' if len(unknown) == 1 else 'them'} from the DAG run's conf or params or from the "
+            "start task's parameters=, or list the flow's Parameters in "
+            "MetaflowFlow(parameters=[...]) so that other DAG params are not passed to the flow."
+        )
+    problems = metaflow_adapter.parameter_value_problems(flow, values)
+    if problems:
+        return (
+            f"Flow {flow.name}: {'; '.join(problems)}. Give a value of that type (a template "
+            "renders to text, which must read as one; an XCom value is passed as pushed)."
+        )
+    return None
 
 
 class _ProcessHooks:
