@@ -54,6 +54,11 @@ class MetaflowStepBase(BaseOperator):
         process on the worker.
     :param backend_options: that backend's settings, as `airflow create` resolved them from the
         step's decorators (data, not templated).
+    :param xcom_artifacts: artifacts pushed to XCom after the step succeeds, each under its own
+        name, for native tasks downstream (``step.output["NAME"]``); each must be JSON within
+        ``xcom_artifact_max_bytes``, or the task fails naming it and nothing is pushed.
+    :param xcom_artifact_max_bytes: the bound on each value's JSON text; when None,
+        ``[metaflow] xcom_artifact_max_bytes`` where the task runs (default 65536).
     """
 
     template_fields: Sequence[str] = ("env",)
@@ -76,6 +81,8 @@ class MetaflowStepBase(BaseOperator):
     metaflow_conn_id: str | None
     backend: str
     backend_options: dict[str, Any]
+    xcom_artifacts: tuple[str, ...]
+    xcom_artifact_max_bytes: int | None
 
     def __init__(
         self,
@@ -96,9 +103,13 @@ class MetaflowStepBase(BaseOperator):
         metaflow_conn_id: str | None = None,
         backend: str = LOCAL_BACKEND,
         backend_options: Mapping[str, Any] | None = None,
+        xcom_artifacts: Sequence[str] = (),
+        xcom_artifact_max_bytes: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if xcom_artifacts or xcom_artifact_max_bytes is not None:
+            xcom_artifacts = _checked_xcom_artifacts(self.task_id, xcom_artifacts, xcom_artifact_max_bytes)
         # Stored in one step rather than through BaseOperator.__setattr__, which looks up a converter
         # and tracks init kwargs and XCom dependencies for each attribute: none applies to these
         # names while __init__ runs, and the per-attribute cost is paid by every task on every parse.
@@ -119,7 +130,20 @@ class MetaflowStepBase(BaseOperator):
             metaflow_conn_id=metaflow_conn_id,
             backend=self._backend_name(backend),
             backend_options=dict(backend_options or {}),
+            xcom_artifacts=tuple(xcom_artifacts),
+            xcom_artifact_max_bytes=xcom_artifact_max_bytes,
         )
+
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:
+        """A mapped step's operator is built only when it runs: check its xcom_artifacts at parse."""
+        if kwargs.get("xcom_artifacts") or kwargs.get("xcom_artifact_max_bytes") is not None:
+            _checked_xcom_artifacts(
+                kwargs.get("task_id", "?"),
+                kwargs.get("xcom_artifacts", ()),
+                kwargs.get("xcom_artifact_max_bytes"),
+            )
+        return super().partial(**kwargs)
 
     def _backend_name(self, given: str) -> str:
         """The backend this operator runs steps on; an operator made for one backend fixes it."""
@@ -147,3 +171,9 @@ class MetaflowStepBase(BaseOperator):
     def on_kill(self) -> None:
         if self._step_try is not None:
             self._step_try.kill()
+
+
+def _checked_xcom_artifacts(task_id: str, names: Sequence[str], max_bytes: int | None) -> tuple[str, ...]:
+    from airflow_provider_metaflow.execution.xcom_artifacts import checked_names  # only when used
+
+    return checked_names(task_id, names, max_bytes)
