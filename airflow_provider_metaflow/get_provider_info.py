@@ -134,7 +134,21 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "string",
                         "example": "https://metaflow-ui.example.com",
                         "default": "",
-                    }
+                    },
+                    "xcom_artifact_max_bytes": {
+                        "description": (
+                            "The largest JSON text, in bytes, of one artifact a Metaflow step operator "
+                            "pushes to XCom (its xcom_artifacts argument); an operator's own "
+                            "xcom_artifact_max_bytes wins. XCom lives in Airflow's metadata database, "
+                            "so a larger artifact fails the task, naming it: read those with the "
+                            "Metaflow client from the task's pathspec (XCom key pathspec) instead. "
+                            "Read on the workers when a task runs.\n"
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "262144",
+                        "default": "65536",
+                    },
                 },
             }
         },

@@ -46,10 +46,13 @@ class MetaflowTaskGroup(TaskGroup):
         self.flow = flow
         self.end_step = end_step
         self.parameters = dict(parameters or {})
-        if isinstance(xcom_artifacts, Mapping):
-            self.xcom_artifacts = {str(step): tuple(names) for step, names in xcom_artifacts.items()}
-        else:
-            self.xcom_artifacts = {end_step: tuple(xcom_artifacts)} if xcom_artifacts else {}
+        by_step = xcom_artifacts if isinstance(xcom_artifacts, Mapping) else {end_step: xcom_artifacts}
+        if any(isinstance(names, str) for names in [xcom_artifacts, *by_step.values()]):
+            raise ValueError(
+                f"MetaflowTaskGroup {group_id!r}: xcom_artifacts takes a list of artifact names (or "
+                "{step: [names]}), not one string: write xcom_artifacts=['name']."
+            )
+        self.xcom_artifacts = {str(step): tuple(names) for step, names in by_step.items() if names}
         declared = flow.parameters
         unknown = sorted(set(self.parameters) - set(declared)) if declared is not None else []
         if declared is not None and unknown:

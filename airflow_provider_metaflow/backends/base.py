@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from metaflow_extensions.airflow_provider_metaflow.plugins.contract import TaskResult
+from metaflow_extensions.airflow_provider_metaflow.plugins.contract import TaskResult, XComArtifacts
 
 if TYPE_CHECKING:
     from airflow_provider_metaflow.flow import MetaflowFlow
@@ -65,6 +65,7 @@ class TrySite(Protocol):
     flow_file: str  # absolute, on the worker
     flow_dir: str
     log: Any
+    xcom_artifacts: XComArtifacts | None  # what the step pushes to XCom: a backend reports the values
 
     def worker_environment(self) -> dict[str, str]:
         """The environment of a Metaflow process started for this try on the worker."""

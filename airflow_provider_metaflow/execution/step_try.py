@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from airflow_provider_metaflow.backends.base import StepBackend, StepFailed, StepLaunch, StepStopped
 from airflow_provider_metaflow.backends.registry import backend_entry, load_backend
+from airflow_provider_metaflow.execution import xcom_artifacts as xcom
 from airflow_provider_metaflow.execution.environment import (
     flow_identity,
     flow_secrets,
@@ -74,6 +75,8 @@ class StepArguments(Protocol):
     decospecs: tuple[str, ...]
     metaflow_conn_id: str | None
     backend: str
+    xcom_artifacts: tuple[str, ...]
+    xcom_artifact_max_bytes: int | None
 
     @property
     def log(self) -> Any: ...
@@ -99,6 +102,7 @@ class StepTry:
         self.index_path = task_index_path(operator.split_index, operator.index_path)
         self.inputs = StepInputs(operator.inputs, operator.foreach, operator.join_of)
         self.upstream = Upstream(self.ti, partial(step_task_id, operator))
+        self.xcom_artifacts = xcom.request(operator.xcom_artifacts, operator.xcom_artifact_max_bytes)
         self._backend: StepBackend | None = None
         self._killed = False
 
@@ -213,6 +217,8 @@ class StepTry:
             self.log.info("Parameters of run %s: %s", self.run_id, ", ".join(parameters.values) or "none")
             files["parameters.json"] = parameters.to_json()
             env[contract.ENV_RUN_PARAMETERS_FILE] = os.path.join(host.files_dir, "parameters.json")
+        if self.xcom_artifacts is not None:
+            env[contract.ENV_XCOM_ARTIFACTS] = self.xcom_artifacts.to_json()
         flow_command = FlowCommand(
             host.python,
             host.flow_file,
@@ -251,17 +257,20 @@ class StepTry:
             raise AirflowException(str(stopped)) from None
         except StepFailed as failed:
             raise AirflowException(str(failed)) from None
-        return checked(result)
+        return checked(result, self.xcom_artifacts)
 
     def _log_line(self, _stream: str, line: bytes) -> None:
         self.log.info("%s", line.decode(errors="replace"))
 
     def finish(self, result: contract.TaskResult) -> list[int] | None:
         """Tell downstream tasks (and the UI link) which task ran and what it chose, and flows
-        waiting for this one (the end step's Asset) which run finished. Returns the task's XCom
-        return value: a foreach's split list, else None."""
+        waiting for this one (the end step's Asset) which run finished, and native tasks the
+        artifacts in xcom_artifacts. Returns the task's XCom return value: a foreach's split list,
+        else None."""
         self.ti.xcom_push(key=XCOM_PATHSPEC_KEY, value=result.pathspec)
         self.ti.xcom_push(key=XCOM_NEXT_STEPS_KEY, value=result.next_steps)
+        if self.xcom_artifacts is not None:
+            xcom.push(self.ti, result, self.xcom_artifacts)
         announce_run(self.operator, self.context, result.pathspec)
         if result.foreach_num_splits is None:
             return None
@@ -292,10 +301,13 @@ class StepTry:
         return metaflow_environment(self.flow, self.operator.metaflow_conn_id)
 
 
-def checked(result: contract.TaskResult) -> contract.TaskResult:
-    """A result whose step refused its input fails the task for good: retrying cannot help."""
+def checked(result: contract.TaskResult, wanted: contract.XComArtifacts | None = None) -> contract.TaskResult:
+    """A result whose step refused its input, or whose xcom_artifacts cannot go to XCom, fails
+    the task for good: retrying cannot help."""
     if result.refusal:
         raise AirflowFailException(result.refusal)
+    if wanted is not None and (problems := xcom.problems(result, wanted)):
+        raise AirflowFailException(xcom.failure(result, problems))
     return result
 
 

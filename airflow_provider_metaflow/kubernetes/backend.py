@@ -5,13 +5,14 @@ Metaflow config) stores what must not appear in the pod spec (the Parameters fil
 values, the production token, the DAG's `env`) in the flow's datastore, and answers with the
 pod's arguments: a small bootstrap program that fetches the code package and those values and
 runs the step with Metaflow's own command line. After the pod ends, the probe reads the task's
-outcome (its foreach width, a switch's choice) from the datastore and, with local metadata,
-copies the metadata the pod saved there into the worker's metadata store. The task process
-itself never imports Metaflow.
+outcome (its foreach width, a switch's choice, the artifacts it pushes to XCom) from the
+datastore and, with local metadata, copies the metadata the pod saved there into the worker's
+metadata store. The task process itself never imports Metaflow, and the pod has no XCom sidecar.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -82,7 +83,10 @@ class PodStepBackend:
     def result(self, pathspec: str) -> contract.TaskResult:
         """After the pod ended: what the Metaflow task decided, from the datastore."""
         _flow, _run, step, task_id = pathspec.split("/")
-        (record,) = self._ask({"tasks": [[step, task_id]], "sync_metadata": True})["tasks"]
+        request: dict[str, Any] = {"tasks": [[step, task_id]], "sync_metadata": True}
+        if self._site.xcom_artifacts is not None:
+            request["xcom_artifacts"] = dataclasses.asdict(self._site.xcom_artifacts)
+        (record,) = self._ask(request)["tasks"]
         if not (record["done"] and record["ok"]):
             raise StepFailed(
                 f"The pod of Metaflow task {pathspec} ended, but the task did not succeed "
@@ -94,6 +98,8 @@ class PodStepBackend:
             task_ok=True,
             next_steps=list(record["next_steps"]),
             foreach_num_splits=record["foreach_num_splits"],
+            xcom_values=record.get("xcom_values", {}),
+            xcom_problems=record.get("xcom_problems", {}),
         )
 
     def kill(self) -> None:

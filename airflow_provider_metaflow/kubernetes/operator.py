@@ -28,7 +28,8 @@ class MetaflowKubernetesOperator(MetaflowStepBase, KubernetesPodOperator):
     """Run one Metaflow step of one run as a Kubernetes pod.
 
     Takes MetaflowStepBase's arguments (flow, step, inputs, foreach, join_of, split_index,
-    index_path, conditional, env, environment, error_retries, decospecs, metaflow_conn_id), plus:
+    index_path, conditional, env, environment, error_retries, decospecs, metaflow_conn_id,
+    xcom_artifacts, xcom_artifact_max_bytes), plus:
 
     :param pod: the step's pod, a PodPlan or its dict form (as `airflow create` writes it).
 
@@ -71,6 +72,6 @@ class MetaflowKubernetesOperator(MetaflowStepBase, KubernetesPodOperator):
             backend = step_try.backend
             assert isinstance(backend, PodStepBackend)
             result = backend.result(step_try.pathspec(metaflow_task_id(step_try.index_path)))
-            return self._return_value(step_try.finish(checked(result)))
+            return self._return_value(step_try.finish(checked(result, step_try.xcom_artifacts)))
         finally:
             step_try.close()

@@ -60,6 +60,11 @@ class MetaflowStepBase(BaseOperator):
         process on the worker.
     :param backend_options: that backend's settings, as `airflow create` resolved them from the
         step's decorators (data, not templated).
+    :param xcom_artifacts: artifacts pushed to XCom after the step succeeds, each under its own
+        name, for native tasks downstream (``step.output["NAME"]``); each must be JSON within
+        ``xcom_artifact_max_bytes``, or the task fails naming it and nothing is pushed.
+    :param xcom_artifact_max_bytes: the bound on each value's JSON text; when None,
+        ``[metaflow] xcom_artifact_max_bytes`` where the task runs (default 65536).
     """
 
     template_fields: Sequence[str] = ("env", "parameters")
@@ -83,6 +88,8 @@ class MetaflowStepBase(BaseOperator):
     metaflow_conn_id: str | None
     backend: str
     backend_options: dict[str, Any]
+    xcom_artifacts: tuple[str, ...]
+    xcom_artifact_max_bytes: int | None
 
     def __init__(
         self,
@@ -104,20 +111,26 @@ class MetaflowStepBase(BaseOperator):
         metaflow_conn_id: str | None = None,
         backend: str = LOCAL_BACKEND,
         backend_options: Mapping[str, Any] | None = None,
+        xcom_artifacts: Sequence[str] = (),
+        xcom_artifact_max_bytes: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         group = flow_group_of(self)
-        if group is not None:
+        if group is not None:  # the group's values for its steps: Parameters, artifacts to push
             _check_group(self.task_id, flow, group)
             if not inputs:
                 parameters = {**group.parameters, **(parameters or {})}
+            if step in group.xcom_artifacts:
+                xcom_artifacts = [*group.xcom_artifacts[step], *xcom_artifacts]
         if parameters and inputs:
             raise ValueError(
                 f"Task {self.task_id!r}: parameters= is given to step {step!r}, but a run's Parameter "
                 "values are stored by its start step (the step with no inputs). Give them to the start "
                 "step's operator."
             )
+        if xcom_artifacts or xcom_artifact_max_bytes is not None:
+            xcom_artifacts = _checked_xcom_artifacts(self.task_id, xcom_artifacts, xcom_artifact_max_bytes)
         # Stored in one step rather than through BaseOperator.__setattr__, which looks up a converter
         # and tracks init kwargs and XCom dependencies for each attribute: none applies to these
         # names while __init__ runs, and the per-attribute cost is paid by every task on every parse.
@@ -139,7 +152,20 @@ class MetaflowStepBase(BaseOperator):
             metaflow_conn_id=metaflow_conn_id,
             backend=self._backend_name(backend),
             backend_options=dict(backend_options or {}),
+            xcom_artifacts=tuple(xcom_artifacts),
+            xcom_artifact_max_bytes=xcom_artifact_max_bytes,
         )
+
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:
+        """A mapped step's operator is built only when it runs: check its xcom_artifacts at parse."""
+        if kwargs.get("xcom_artifacts") or kwargs.get("xcom_artifact_max_bytes") is not None:
+            _checked_xcom_artifacts(
+                kwargs.get("task_id", "?"),
+                kwargs.get("xcom_artifacts", ()),
+                kwargs.get("xcom_artifact_max_bytes"),
+            )
+        return super().partial(**kwargs)
 
     def _backend_name(self, given: str) -> str:
         """The backend this operator runs steps on; an operator made for one backend fixes it."""
@@ -176,3 +202,9 @@ def _check_group(task_id: str, flow: MetaflowFlow, group: MetaflowTaskGroup) -> 
             f"Task {task_id!r} runs a step of flow {flow.name}, but it is inside MetaflowTaskGroup "
             f"{group.group_id!r} of flow {group.flow.name}. Give each flow its own MetaflowTaskGroup."
         )
+
+
+def _checked_xcom_artifacts(task_id: str, names: Sequence[str], max_bytes: int | None) -> tuple[str, ...]:
+    from airflow_provider_metaflow.execution.xcom_artifacts import checked_names  # only when used
+
+    return checked_names(task_id, names, max_bytes)

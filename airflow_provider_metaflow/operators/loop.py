@@ -27,7 +27,8 @@ class MetaflowLoopOperator(MetaflowStepOperator):
     """Run a recursive Metaflow step until it leaves the loop.
 
     Takes the arguments of :class:`MetaflowStepOperator`. Pushes the last iteration's pathspec
-    under ``pathspec`` and the branch it left by under ``next_steps``.
+    under ``pathspec``, the branch it left by under ``next_steps``, and that iteration's
+    ``xcom_artifacts`` (the iterations before it push none).
     """
 
     ui_color = "#fcf3d7"

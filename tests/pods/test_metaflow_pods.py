@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from pod_cluster import FAKE_SECRET, METAFLOW_CONN_ID, PodCluster, canonical, run_artifacts
 from process_helpers import wait_dead
+from xcom_reads import xcom_values
 
 from airflow_provider_metaflow.testing import (
     create_dag,
@@ -123,3 +124,24 @@ def test_parameter_and_config_values_and_the_token_stay_out_of_pod_specs_and_log
     for value in (word, "config-value-5be1d0", token):
         assert value not in created, f"{value} is in a pod spec"
         assert value not in logged.out + logged.err, f"{value} is in the task log"
+
+
+def test_a_pod_steps_xcom_artifacts_are_read_from_the_datastore_and_pushed(
+    flow_copy: Any, dag_path: Path, airflow_db: Any, pods: PodCluster
+) -> None:
+    """The pod has no XCom sidecar: the worker's probe reads the artifacts after the pod ended."""
+    flow_file = flow_copy("pod_xcom_flow.py")
+    source = _compile(flow_file, dag_path, pods)
+    marker = "MetaflowKubernetesOperator(\n        task_id='start',\n"
+    assert marker in source
+    dag_path.write_text(source.replace(marker, marker + "        xcom_artifacts=['summary', 'note'],\n"))
+
+    result = run_dag(dag_path)
+
+    assert result.state == "success"
+    stored = json.loads(run_artifacts(result.pathspec, pods.metaflow_env)["artifacts"])["start"]["()"]
+    assert stored == {"summary": {"rows": 3, "names": ["a", "b"], "ratio": 0.25}, "note": "from a pod"}
+    for name, value in stored.items():
+        assert xcom_values(result.dag_id, result.airflow_run_id, "start", name) == [value]
+    (pod,) = _pods_of(pods, result.dag_id)
+    assert [container["name"] for container in pod["spec"]["containers"]] == ["base"], "no XCom sidecar"

@@ -16,7 +16,9 @@ step from a code package has it without this provider installed.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 INTERNAL_DECORATOR = "airflow_provider_internal"
 # The worker-side child process that reads and writes a run's datastore for the Airflow side.
@@ -41,6 +43,9 @@ ENV_AIRFLOW_TASK = "METAFLOW_AIRFLOW_TASK_INSTANCE"
 # Set in a pod: with local metadata, the task copies its metadata into the datastore at the end,
 # and the worker copies it from there into its own metadata store (Metaflow's own bridge).
 ENV_SYNC_METADATA = "METAFLOW_AIRFLOW_SYNC_METADATA"
+# Set when the operator pushes artifacts to XCom (`xcom_artifacts=`): an XComArtifacts JSON. The
+# step process reports their values, or why they cannot go to XCom, in its TaskResult.
+ENV_XCOM_ARTIFACTS = "METAFLOW_AIRFLOW_XCOM_ARTIFACTS"
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,8 @@ class TaskResult:
     foreach_num_splits: for a foreach step, how many splits it made.
     refusal: set when the step refused its input before any user code ran (a value that is
         not one of the flow's Parameters): what was wrong and what to do. Retrying cannot help.
+    xcom_values: the artifacts asked for with XComArtifacts that can go to XCom, by name.
+    xcom_problems: the artifacts asked for that cannot: name -> why (see xcom_value_problem).
     """
 
     pathspec: str
@@ -59,12 +66,15 @@ class TaskResult:
     next_steps: list[str] = field(default_factory=list)
     foreach_num_splits: int | None = None
     refusal: str | None = None
+    xcom_values: dict[str, Any] = field(default_factory=dict)
+    xcom_problems: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 
     @classmethod
     def from_json(cls, text: str) -> TaskResult:
+        """Tolerant of files written before a field existed: a missing field is its default."""
         data = json.loads(text)
         return cls(
             pathspec=str(data["pathspec"]),
@@ -73,6 +83,8 @@ class TaskResult:
             next_steps=[str(step) for step in data.get("next_steps") or []],
             foreach_num_splits=data.get("foreach_num_splits"),
             refusal=data.get("refusal"),
+            xcom_values=dict(data.get("xcom_values") or {}),
+            xcom_problems={str(name): str(why) for name, why in (data.get("xcom_problems") or {}).items()},
         )
 
 
@@ -102,3 +114,82 @@ class RunParameters:
             tags=[str(tag) for tag in data.get("tags") or []],
             values={str(name): str(value) for name, value in (data.get("values") or {}).items()},
         )
+
+
+@dataclass(frozen=True)
+class XComArtifacts:
+    """The artifacts a step's Airflow task pushes to XCom, and the bound on each value's JSON text
+    (Airflow keeps XCom in its metadata database, as JSON)."""
+
+    names: list[str]
+    max_bytes: int
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> XComArtifacts:
+        data = json.loads(text)
+        return cls(names=[str(name) for name in data["names"]], max_bytes=int(data["max_bytes"]))
+
+    def collect(self, read: Callable[[str], Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """(values that can go to XCom, name -> why for those that cannot), for every name.
+
+        read(name) returns the task's artifact and raises KeyError when it has none of that name.
+        Both sides of a step (its own process, the worker's probe for a pod) collect through
+        this, so the rule is the same wherever the step ran.
+        """
+        values: dict[str, Any] = {}
+        problems: dict[str, str] = {}
+        for name in self.names:
+            try:
+                value = read(name)
+            except KeyError:
+                problems[name] = "the task has no artifact of that name"
+                continue
+            except Exception as error:  # noqa: BLE001 - say why it cannot be read; the run is fine
+                problems[name] = f"it cannot be loaded here ({type(error).__name__}: {error})"
+                continue
+            problem = xcom_value_problem(value, self.max_bytes)
+            if problem is None:
+                values[name] = value
+            else:
+                problems[name] = problem
+        return values, problems
+
+
+def xcom_value_problem(value: Any, max_bytes: int) -> str | None:
+    """Why `value` cannot be an XCom value, or None when it can.
+
+    It must be JSON that reads back as the same value (no NaN or infinity, no tuples, sets or
+    non-string keys, which JSON drops or changes) and its JSON text at most `max_bytes` long.
+    """
+    unsupported: list[Any] = []
+
+    def refuse(obj: Any) -> Any:
+        unsupported.append(obj)
+        raise TypeError("not JSON")
+
+    try:
+        text = json.dumps(value, allow_nan=False, default=refuse)
+    except (TypeError, ValueError, RecursionError) as error:
+        if unsupported and unsupported[0] is value:
+            return f"it is a {_type_name(value)}, which is not a JSON type"
+        if unsupported:
+            inner = _type_name(unsupported[0])
+            return f"it is a {_type_name(value)} holding a {inner}, which is not a JSON type"
+        return f"it is a {_type_name(value)} that is not JSON ({error})"
+    if json.loads(text) != value:
+        return (
+            f"it is a {_type_name(value)} that JSON would change (a tuple reads back as a list, a "
+            "non-string key as a string)"
+        )
+    size = len(text.encode("utf-8"))
+    if size > max_bytes:
+        return f"its JSON text is {size} bytes, over the bound of {max_bytes} bytes"
+    return None
+
+
+def _type_name(value: Any) -> str:
+    kind = type(value)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"

@@ -242,6 +242,15 @@ def task_datastore(flow_datastore: Any, run_id: str, step: str, task_id: str) ->
         return None
 
 
+def task_artifact(task_datastore: Any, name: str) -> Any:
+    """An artifact of a finished task's datastore, as `Task(...)[name].data` reads it. KeyError
+    when the task has none of that name. (In a step process the flow object no longer holds its
+    artifacts once Metaflow persisted them, so read them back from the task's own datastore.)"""
+    if name not in task_datastore:
+        raise KeyError(name)
+    return task_datastore[name]
+
+
 @dataclass(frozen=True)
 class FinishedTask:
     """A task's latest attempt as the datastore records it."""

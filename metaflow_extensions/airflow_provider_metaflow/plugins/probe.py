@@ -8,7 +8,9 @@ answer as the last line of stdout. Every request names {"flow": F, "run_id": R},
 
 - "tasks": [[step, task_id], ...] -> {"tasks": [record, ...]}. With "sync_metadata": true, local
   metadata a pod saved in the datastore for those tasks is copied into this machine's metadata
-  store first.
+  store first. With "xcom_artifacts": {"names": [...], "max_bytes": N} (contract.XComArtifacts),
+  each record of a task that succeeded and did not loop back to its own step also has
+  "xcom_values" {name: value} and "xcom_problems" {name: why}.
 - "iterations_of": [step, task_id_prefix] -> {"iterations": [record, ...]}: every iteration
   (task `<prefix><k>`, k = 0, 1, ...) of a recursive step that has started, in order.
 - "pod_launch": {"package": {...}, "argv": [...], "files": {...}, "secret_env": {...}} ->
@@ -30,7 +32,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from metaflow_extensions.airflow_provider_metaflow.plugins import metaflow_adapter
+from metaflow_extensions.airflow_provider_metaflow.plugins import contract, metaflow_adapter
 
 _HERE = Path(__file__).resolve().parent
 
@@ -48,6 +50,10 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
             for step, task_id in request["tasks"]:
                 metaflow_adapter.sync_metadata_from_datastore(datastore, run_id, step, task_id)
         reply["tasks"] = [record(step, task_id) for step, task_id in request["tasks"]]
+        if "xcom_artifacts" in request:
+            wanted = contract.XComArtifacts(**request["xcom_artifacts"])
+            for (step, task_id), found in zip(request["tasks"], reply["tasks"], strict=True):
+                found.update(xcom_artifacts(datastore, run_id, step, task_id, found, wanted))
     if "iterations_of" in request:
         step, prefix = request["iterations_of"]
         iterations: list[dict[str, Any]] = []
@@ -57,6 +63,23 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
     if "pod_launch" in request:
         reply["pod_launch"] = pod_launch(datastore, request["flow"], request["pod_launch"])
     return reply
+
+
+def xcom_artifacts(
+    datastore: Any,
+    run_id: str,
+    step: str,
+    task_id: str,
+    found: dict[str, Any],
+    wanted: contract.XComArtifacts,
+) -> dict[str, Any]:
+    """The artifacts a pod's task stored that its Airflow task pushes to XCom, checked by the same
+    rule as a local step's own process applies (contract.XComArtifacts.collect)."""
+    if not (found["done"] and found["ok"]) or step in found["next_steps"]:
+        return {}
+    task = metaflow_adapter.task_datastore(datastore, run_id, step, task_id)
+    values, problems = wanted.collect(lambda name: metaflow_adapter.task_artifact(task, name))
+    return {"xcom_values": values, "xcom_problems": problems}
 
 
 def pod_launch(datastore: Any, flow_name: str, launch: dict[str, Any]) -> dict[str, Any]:

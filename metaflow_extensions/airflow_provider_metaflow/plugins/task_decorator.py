@@ -8,7 +8,8 @@ It does, inside the step process, what would otherwise need Metaflow in the Airf
 - turns SIGTERM (Airflow's kill, a timeout, the guard after a lost worker) into a failure that
   Metaflow records, instead of a task that stays unfinished forever;
 - saves the step's output as the task's Metaflow logs when the process exits;
-- writes what the scheduler needs (transition, foreach width) to a result file.
+- writes what the scheduler needs (transition, foreach width, the artifacts the operator pushes
+  to XCom) to a result file.
 
 Metaflow imports every step decorator module in every process, so this module imports only the
 standard library, the dependency-free contract and the adapter (whose Metaflow internals load on
@@ -115,6 +116,9 @@ class AirflowProviderInternalDecorator(StepDecorator):
         next_steps, width = (
             metaflow_adapter.task_outcome(flow, graph, step_name) if is_task_ok else ([], None)
         )
+        values, problems = (
+            _xcom_artifacts(self._task_datastore, step_name, next_steps) if is_task_ok else ({}, {})
+        )
         _report(
             contract.TaskResult(
                 pathspec=f"{flow.name}/{self._run_id}/{step_name}/{self._task_id}",
@@ -122,8 +126,24 @@ class AirflowProviderInternalDecorator(StepDecorator):
                 task_ok=bool(is_task_ok),
                 next_steps=next_steps,
                 foreach_num_splits=width,
+                xcom_values=values,
+                xcom_problems=problems,
             )
         )
+
+
+def _xcom_artifacts(
+    task_datastore: Any, step_name: str, next_steps: list[str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The artifacts the operator pushes to XCom, read back from the datastore Metaflow just
+    wrote (persisting took them off the flow object). A recursive step's iterations that loop
+    again report none: the iteration that leaves the loop does."""
+    request = os.environ.get(contract.ENV_XCOM_ARTIFACTS)
+    if not request or not os.environ.get(contract.ENV_RESULT_FILE) or step_name in next_steps:
+        return {}, {}
+    return contract.XComArtifacts.from_json(request).collect(
+        lambda name: metaflow_adapter.task_artifact(task_datastore, name)
+    )
 
 
 def _report(result: contract.TaskResult) -> None:
