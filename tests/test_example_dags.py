@@ -39,7 +39,8 @@ DOC_EXCERPT = re.compile(r"<!-- excerpt: (?P<file>\S+) -->\n```python\n(?P<code>
 
 @pytest.mark.compat
 @pytest.mark.parametrize("name", EXAMPLE_DAG_FILES)
-def test_example_dag_loads_without_import_errors(name: str) -> None:
+def test_example_dag_loads_without_import_errors(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(EXAMPLES))  # the bundle root, as Airflow puts it on sys.path
     bag = get_dagbag_class()(dag_folder=str(EXAMPLES / name))
 
     assert not bag.import_errors, bag.import_errors
@@ -158,7 +159,7 @@ def test_mixed_pipeline_reports_the_artifact_its_flow_computed(mixed_pipeline: P
     assert summary == {"readings": 6, "passed": 2, "passed_ids": [2, 5], "threshold": 0.6}
     assert _xcom(result.dag_id, result.airflow_run_id, "score.end", key="pathspec") == end_task.pathspec
     assert _xcom(result.dag_id, result.airflow_run_id, "score.end", key="summary") == summary
-    assert _xcom(result.dag_id, result.airflow_run_id, "report") == summary, "the native task got the artifact"
+    assert _xcom(result.dag_id, result.airflow_run_id, "report") == summary, "the native task read it"
     # The input path arrived through the shell task's XCom, as the flow's input_csv Parameter.
     source = run["start"].task["source"].data
     assert source == _xcom(result.dag_id, result.airflow_run_id, "prepare_input")

@@ -40,7 +40,7 @@ def render_task_group(plan: FlowPlan, module_file: str) -> str:
     flow_path = render.relative_flow_path(plan, module_file)
     body = textwrap.indent("\n".join(render.steps_body(plan, names)), "    ")
     parts = [
-        _header(plan, flow_path),
+        _header(plan, flow_path, uses_datetime="datetime." in body),
         render.flow_definition(
             plan, f"os.path.join(os.path.dirname(os.path.abspath(__file__)), {flow_path!r})"
         ),
@@ -52,7 +52,7 @@ def render_task_group(plan: FlowPlan, module_file: str) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _header(plan: FlowPlan, flow_path: str) -> str:
+def _header(plan: FlowPlan, flow_path: str, uses_datetime: bool) -> str:
     function = factory_name(plan.dag_id)
     doc = f"{plan.flow_name} as a TaskGroup for your own DAGs: call {function}() inside `with DAG(...)`."
     operators = render.provider_imports(plan, "MetaflowTaskGroup")
@@ -66,7 +66,7 @@ def _header(plan: FlowPlan, flow_path: str) -> str:
             "",
             "from __future__ import annotations",
             "",
-            "import datetime",
+            *(["import datetime"] if uses_datetime else []),
             "import os",
             "from collections.abc import Mapping, Sequence",
             "from typing import Any",
