@@ -2,7 +2,9 @@
 `python flow.py run`: the same tasks per step, the same artifacts on every task and on the end step.
 
 The flows are generated from small graph specs (matrix_cases.py). By default the fast subset runs
-(one flow per named case); `FLOW_MATRIX=full` (make test-matrix) runs the whole matrix. A shape the
+(one flow per named case), and a representative few of them also as a TaskGroup inside a DAG
+written by hand (`airflow create --task-group`); `FLOW_MATRIX=full` (make test-matrix) runs the
+whole matrix, every flow both ways. A shape the
 provider cannot run (refused at `airflow create`, or failing on Airflow) fails here: nothing is
 skipped. `python tests/matrix/matrix_cases.py DIR` writes every flow file, to reproduce a failure.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,24 @@ from airflow_provider_metaflow.testing import TestEnvironment, create_dag, run_d
 
 FULL = os.environ.get("FLOW_MATRIX", "") == "full"
 SPECS = all_specs() if FULL else fast_specs()
+# Nested foreach under a switch, a recursive step in a foreach, custom start and end names.
+GROUP_SUBSET = {"foreach-in-switch-in-foreach", "loop-in-foreach", "custom-start-end-skip-to-end"}
+GROUP_SPECS = SPECS if FULL else [spec for spec in SPECS if spec.id in GROUP_SUBSET]
+HOST_DAG = """
+from airflow.sdk import DAG, task
+from {module} import {factory}
+
+with DAG(dag_id={dag_id!r}, schedule=None) as dag:
+    @task
+    def before() -> None:
+        pass
+
+    @task
+    def after() -> None:
+        pass
+
+    before() >> {factory}(group_id="flow") >> after()
+"""
 
 pytestmark = pytest.mark.matrix
 
@@ -67,6 +88,41 @@ def test_generated_flow_runs_on_airflow_as_it_runs_locally(
         )
     found = differences(summarize(result.run(), spec.end), local)
     assert not found, f"{flow_file.name}: the Airflow run differs from the local run:\n" + "\n".join(found)
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("spec", GROUP_SPECS, ids=[spec.id for spec in GROUP_SPECS])
+def test_generated_flow_runs_as_a_task_group_as_it_runs_locally(
+    spec: GraphSpec,
+    test_env: TestEnvironment,
+    dag_path: Path,
+    airflow_db: TestEnvironment,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from airflow_provider_metaflow.compiler.render_group import factory_name
+
+    flow_file = _write_flow(spec, test_env.flows_folder)
+    local = summarize(run_flow_locally(flow_file), spec.end)
+    module = "group_" + re.sub(r"\W+", "_", spec.id)  # on sys.path: the dags folder
+    module_file = test_env.dags_folder / f"{module}.py"
+    create_dag(flow_file, module_file, "--task-group")
+    factory = factory_name(spec.class_name)
+    dag_path.write_text(HOST_DAG.format(module=module, factory=factory, dag_id=f"host_{module}"))
+    try:
+        result = run_dag(dag_path)
+    finally:
+        module_file.unlink()
+
+    if result.state != "success":
+        reasons = failure_reasons(capfd.readouterr().out)
+        pytest.fail(
+            f"the DAG run with {flow_file.name} as a TaskGroup ended {result.state}; "
+            f"failed tasks: {_failed_tasks(result.dag_id, result.airflow_run_id)}\n{reasons}",
+            pytrace=False,
+        )
+    found = differences(summarize(result.group_run("flow", spec.class_name), spec.end), local)
+    assert not found, f"{flow_file.name} as a TaskGroup differs from the local run:\n" + "\n".join(found)
 
 
 def _failed_tasks(dag_id: str, run_id: str) -> list[str]:
