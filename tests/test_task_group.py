@@ -217,3 +217,46 @@ def test_what_only_a_dag_of_its_own_can_do_is_refused_for_a_group(
         create_dag(flow_copy(flow_name), module_file, "--task-group", *options)
     assert message in failure.value.stderr + failure.value.stdout
     assert not module_file.exists()
+
+
+RETRY_AND_EXIT_HOOK_DAG = """
+from airflow.sdk import DAG
+from {retry_module} import retry_flow
+from {hook_module} import exit_hook_flow
+
+with DAG(dag_id="retry_and_exit_hook", schedule=None) as dag:
+    retrying = retry_flow(group_id="retrying", parameters={{"greeting": "hi"}})
+    hooked = exit_hook_flow(group_id="hooked", parameters={{"fail": True}})
+"""
+
+
+@pytest.mark.e2e
+def test_retries_and_exit_hooks_work_inside_a_group(
+    flow_copy: Any, test_env: Any, dag_path: Path, airflow_db: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    modules = {}
+    for name in ("retry_flow.py", "exit_hook_flow.py"):
+        modules[name] = f"group_{Path(name).stem}_{dag_path.stem}"
+        create_dag(flow_copy(name), test_env.dags_folder / f"{modules[name]}.py", "--task-group")
+    hook_log = tmp_path / "hooks.log"
+    monkeypatch.setenv("EXIT_HOOK_LOG", str(hook_log))
+    dag_path.write_text(
+        RETRY_AND_EXIT_HOOK_DAG.format(
+            retry_module=modules["retry_flow.py"], hook_module=modules["exit_hook_flow.py"]
+        )
+    )
+
+    result = run_dag(dag_path)
+
+    assert result.state == "failed", "the hooked flow's end step fails on request"
+    retrying = result.group_run("retrying", "RetryFlow")
+    local = run_flow_locally(test_env.flows_folder / "retry_flow.py", {"greeting": "hi"})
+    assert retrying.successful
+    assert task_counts(retrying) == task_counts(local)
+    assert task_artifacts(retrying) == task_artifacts(local)
+    assert _task_instance(result, "retrying.flaky").try_number == 2
+    # The teardown found the group's end step by its task id inside the group, and saw it fail.
+    assert hook_log.read_text() == "error False\n"
+    assert _task_instance(result, "hooked.metaflow_exit_hook").state == "success"
+    for module in modules.values():
+        (test_env.dags_folder / f"{module}.py").unlink()

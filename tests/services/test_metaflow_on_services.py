@@ -25,7 +25,8 @@ from airflow_provider_metaflow.testing.services import AirflowServices
 pytestmark = pytest.mark.services
 
 FLOWS = Path(__file__).resolve().parent.parent / "flows"
-EXAMPLE_FLOW = Path(__file__).resolve().parents[2] / "example_dags" / "flows" / "movie_stats_flow.py"
+EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
+EXAMPLE_FLOW = EXAMPLES / "flows" / "movie_stats_flow.py"
 GENERATED = {
     "LinearFlow": "linear_flow.py",
     "SlowExitHookFlow": "slow_exit_hook_flow.py",
@@ -127,11 +128,15 @@ def services(
         top_level=["--with", "kubernetes"],
         env=pod_cluster.metaflow_env,
     )
+    # The hand-written example with a flow as a TaskGroup, the module it imports, and its flow.
+    shutil.copy(EXAMPLES / "mixed_pipeline_dag.py", dags / "mixed_pipeline_dag.py")
+    shutil.copy(EXAMPLES / "score_group.py", dags / "score_group.py")
+    shutil.copy(EXAMPLES / "flows" / "score_flow.py", flows / "score_flow.py")
     (dags / "sleepy_on_services_dag.py").write_text(SLEEPY_DAG)
     reports = tmp_path_factory.mktemp("module-reports")
     (dags / "no_metaflow_in_task_dag.py").write_text(MODULES_DAG.format(reports=str(reports)))
     airflow_services.register_dags(
-        *GENERATED, "sleepy_on_services", "no_metaflow_in_task", "PodForeachDeferred"
+        *GENERATED, "sleepy_on_services", "no_metaflow_in_task", "PodForeachDeferred", "mixed_pipeline"
     )
     airflow_services.reports = reports  # type: ignore[attr-defined]
     return airflow_services
@@ -181,6 +186,37 @@ def test_example_flow_triggered_over_rest_with_conf_matches_the_local_run(
     assert run.successful
     assert task_counts(run) == task_counts(local_run)
     assert task_artifacts(run) == task_artifacts(local_run)
+
+
+def test_a_flow_as_a_task_group_takes_xcom_parameters_and_hands_its_artifact_to_a_native_task(
+    rest: AirflowRestClient, tmp_path: Path
+) -> None:
+    run_id = _finish(rest, "mixed_pipeline", {"rows": 6, "threshold": 0.6})
+
+    from metaflow import Run
+
+    run = Run(f"ScoreFlow/{metaflow_run_id('mixed_pipeline', run_id, 'score')}", _namespace_check=False)
+    input_csv = rest.xcom_value("mixed_pipeline", run_id, "prepare_input")
+    assert run["start"].task["input_csv"].data == input_csv, "the shell task's XCom became the Parameter"
+    # The same readings (the shell task's formula), run with Metaflow's own runtime.
+    readings = tmp_path / "readings.csv"
+    readings.write_text("id,value\n" + "".join(f"{i},{(i * 37) % 101}\n" for i in range(1, 7)))
+    shutil.copy(EXAMPLES / "flows" / "score_flow.py", tmp_path / "score_flow.py")
+    local = run_flow_locally(tmp_path / "score_flow.py", {"threshold": 0.6, "input_csv": str(readings)})
+    paths = {"input_csv", "source"}  # the file's path differs; its content does not
+
+    def without_paths(artifacts: dict[str, Any]) -> dict[str, Any]:
+        return {
+            step: {key: {k: v for k, v in values.items() if k not in paths} for key, values in tasks.items()}
+            for step, tasks in artifacts.items()
+        }
+
+    assert run.successful
+    assert task_counts(run) == task_counts(local)
+    assert without_paths(task_artifacts(run)) == without_paths(task_artifacts(local))
+    summary = run["end"].task["summary"].data
+    assert rest.xcom_value("mixed_pipeline", run_id, "score.end", key="summary") == summary
+    assert rest.xcom_value("mixed_pipeline", run_id, "report") == summary
 
 
 def test_mapped_foreach_tasks_really_run_in_parallel(rest: AirflowRestClient) -> None:

@@ -32,3 +32,16 @@ def test_the_pod_bootstrap_names_the_output_files_as_the_step_decorator_reads_th
     """The bootstrap runs before the code package (and the contract) is in the pod."""
     assert pod_bootstrap.STDOUT_FILE_ENV == contract.ENV_STDOUT_FILE
     assert pod_bootstrap.STDERR_FILE_ENV == contract.ENV_STDERR_FILE
+
+
+def test_each_task_group_of_a_dag_run_is_a_metaflow_run_of_its_own() -> None:
+    from airflow_provider_metaflow.runtime.ids import metaflow_run_id
+
+    ids = {
+        metaflow_run_id("dag", "manual__1"),
+        metaflow_run_id("dag", "manual__1", "first"),
+        metaflow_run_id("dag", "manual__1", "second"),
+        metaflow_run_id("dag", "manual__2", "first"),
+    }
+    assert len(ids) == 4
+    assert metaflow_run_id("dag", "manual__1", "first") == metaflow_run_id("dag", "manual__1", "first")
