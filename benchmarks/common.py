@@ -28,9 +28,10 @@ def bench_environment(root: Path, dags: Path) -> dict[str, str]:
     return env
 
 
-def compile_flow(flow_file: Path, dag_file: Path, env: dict[str, str]) -> float:
-    """Wall time of ``python flow.py --quiet airflow create DAG_FILE``; exits with its output if it fails."""
-    command = [sys.executable, str(flow_file), "--quiet", "airflow", "create", str(dag_file)]
+def compile_flow(flow_file: Path, dag_file: Path, env: dict[str, str], *options: str) -> float:
+    """Wall time of ``python flow.py --quiet airflow create DAG_FILE [OPTIONS]``; exits with its output if
+    it fails."""
+    command = [sys.executable, str(flow_file), "--quiet", "airflow", "create", str(dag_file), *options]
     began = time.perf_counter()
     result = subprocess.run(
         command, cwd=flow_file.parent, env=env, capture_output=True, text=True, check=False

@@ -5,6 +5,10 @@ For each shape and step count the script writes a Metaflow flow, compiles it wit
 real ``DagBag(dag_folder=FILE)`` load of each file. The project's goal is a generated DAG that parses within
 1.2x of the hand-written one. Timings are printed, never asserted.
 
+The ``group`` layout does the same for a flow as a TaskGroup: a DAG that calls the factory of the module
+``airflow create --task-group`` wrote (the module is imported by that load, as in Airflow's DAG processor),
+against the same DAG with the ``EmptyOperator`` tasks in a plain ``TaskGroup``.
+
 Isolation: every load runs in a fresh process that has never loaded either DAG file. By default a worker
 interpreter imports Airflow once (its cold import time is reported separately) and forks one child per load,
 the way Airflow's DAG processor forks a child per file parse. ``--spawn`` starts a new interpreter for every
@@ -38,12 +42,15 @@ from typing import TYPE_CHECKING, Any
 
 from common import bench_environment, compile_flow, environment_line, print_table
 
+from airflow_provider_metaflow.compiler.render_group import factory_name
+
 if TYPE_CHECKING:
     from airflow.dag_processing.dagbag import DagBag
 
 GOAL_RATIO = 1.2
 RESULT_MARKER = "PARSE_TIME_RESULT "
 SHAPES = ("linear", "foreach")
+LAYOUTS = ("dag", "group")
 MIN_STEPS = {"linear": 2, "foreach": 4}
 VARIANTS = ("generated", "handwritten")
 # Keyword arguments the compiler gives DAG(); the hand-written baseline uses the same ones.
@@ -56,16 +63,18 @@ class Case:
 
     shape: str
     steps: int
+    layout: str = "dag"
 
     @property
     def flow_name(self) -> str:
         """Flow class name, also the DAG id."""
-        return f"{self.shape.capitalize()}{self.steps}Flow"
+        suffix = "" if self.layout == "dag" else "Group"
+        return f"{self.shape.capitalize()}{self.steps}{suffix}Flow"
 
     @property
     def slug(self) -> str:
         """File name stem."""
-        return f"{self.shape}_{self.steps}"
+        return f"{self.shape}_{self.steps}_{self.layout}"
 
     def step_names(self) -> list[str]:
         """Step names in order: start, [body (mapped), join,] s1, s2, ..., end."""
@@ -98,23 +107,42 @@ def handwritten_source(case: Case) -> str:
     at parse time, so both files exercise task mapping with the same upstream ``.output``.
     """
     names = case.step_names()
+    grouped = case.layout == "group"
+    indent = "        " if grouped else "    "
     lines = [
         f'"""Hand-written baseline for {case.flow_name}."""',
         "",
         "from airflow.providers.standard.operators.empty import EmptyOperator",
-        "from airflow.sdk import DAG",
+        f"from airflow.sdk import DAG{', TaskGroup' if grouped else ''}",
         "",
         f"with DAG(dag_id={case.flow_name!r}, {DAG_KWARGS}) as dag:",
+        *(["    with TaskGroup('flow'):"] if grouped else []),
     ]
     for name in names:
         if name == "body":
-            lines.append("    body = EmptyOperator.partial(task_id='body').expand(doc=start.output)")
+            lines.append(f"{indent}body = EmptyOperator.partial(task_id='body').expand(doc=start.output)")
         else:
-            lines.append(f"    {name} = EmptyOperator(task_id={name!r})")
+            lines.append(f"{indent}{name} = EmptyOperator(task_id={name!r})")
     lines += [
-        f"    {upstream} >> {downstream}" for upstream, downstream in zip(names, names[1:], strict=False)
+        f"{indent}{upstream} >> {downstream}" for upstream, downstream in zip(names, names[1:], strict=False)
     ]
     return "\n".join(lines) + "\n"
+
+
+def group_host_source(case: Case, module: str, factory: str) -> str:
+    """A DAG holding the flow as one group, through the factory of its `--task-group` module."""
+    return "\n".join(
+        [
+            f'"""{case.flow_name} as a TaskGroup."""',
+            "",
+            "from airflow.sdk import DAG",
+            f"from {module} import {factory}",
+            "",
+            f"with DAG(dag_id={case.flow_name!r}, {DAG_KWARGS}) as dag:",
+            f"    {factory}(group_id='flow')",
+            "",
+        ]
+    )
 
 
 def load_once(dagbag_class: type[DagBag], path: str) -> dict[str, Any]:
@@ -183,6 +211,9 @@ def worker(paths: list[str], pre_import: bool) -> None:
     """
     start = time.perf_counter()
     from airflow.dag_processing.dagbag import DagBag
+
+    # The dags folder is the bundle root, which Airflow puts on sys.path for the modules DAGs import.
+    sys.path.append(os.path.dirname(paths[0]))
 
     import_ms = (time.perf_counter() - start) * 1000
     importlib.import_module("airflow.dag_processing.processor")
@@ -261,6 +292,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--repeats", type=int, default=7, help="loads per file; the median is shown (default: 7)"
     )
     parser.add_argument("--shapes", nargs="+", choices=SHAPES, default=list(SHAPES), help="flow shapes")
+    parser.add_argument(
+        "--layouts",
+        nargs="+",
+        choices=LAYOUTS,
+        default=list(LAYOUTS),
+        help="dag: a generated DAG; group: a DAG with the flow as a --task-group TaskGroup",
+    )
     parser.add_argument("--spawn", action="store_true", help="a new interpreter per load instead of a fork")
     parser.add_argument(
         "--no-pre-import",
@@ -317,6 +355,7 @@ def table_rows(
         rows.append(
             [
                 case.shape,
+                case.layout,
                 str(case.steps),
                 f"{gen['cold_ms']:.1f}",
                 f"{hand['cold_ms']:.1f}",
@@ -335,6 +374,7 @@ def table_rows(
 
 HEADERS = [
     "shape",
+    "layout",
     "steps",
     "generated ms",
     "hand-written ms",
@@ -357,7 +397,9 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     began = time.perf_counter()
-    cases = [Case(shape, steps) for shape in args.shapes for steps in args.steps]
+    cases = [
+        Case(shape, steps, layout) for layout in args.layouts for shape in args.shapes for steps in args.steps
+    ]
     with tempfile.TemporaryDirectory(prefix="parse-time-") as tmp:
         root = Path(tmp)
         flows, dags = root / "flows", root / "dags"
@@ -372,7 +414,13 @@ def main(argv: list[str] | None = None) -> None:
             flow_file = flows / f"{case.slug}.py"
             flow_file.write_text(flow_source(case))
             files[case, "generated"] = dags / f"{case.slug}_generated.py"
-            compile_flow(flow_file, files[case, "generated"], env)
+            if case.layout == "group":
+                module = dags / f"{case.slug}_module.py"
+                compile_flow(flow_file, module, env, "--task-group")
+                factory = factory_name(case.flow_name)
+                files[case, "generated"].write_text(group_host_source(case, module.stem, factory))
+            else:
+                compile_flow(flow_file, files[case, "generated"], env)
             files[case, "handwritten"] = dags / f"{case.slug}_handwritten.py"
             files[case, "handwritten"].write_text(handwritten_source(case))
         all_files = list(files.values())
