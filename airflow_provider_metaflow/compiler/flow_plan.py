@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,11 @@ from airflow_provider_metaflow.compiler.schedule import Schedule, schedule_from_
 from airflow_provider_metaflow.compiler.steps import step_settings
 from airflow_provider_metaflow.compiler.task_ids import task_id_problems
 from airflow_provider_metaflow.plan import EventTrigger, FlowPlan, StepPlan, UpstreamFlow
+from metaflow_extensions.airflow_provider_metaflow.plugins.wiring import (
+    StepWiring,
+    expected_wiring,
+    graph_nodes,
+)
 
 SUPPORTED_FLOW_DECORATORS = frozenset({"schedule", "project", "exit_hook", "trigger", "trigger_on_finish"})
 
@@ -52,9 +56,9 @@ def build_plan(
     answers what the graph does not tell (the extension's deploy adapter)."""
     problems = _option_problems(options)
     computes = ComputePlanner(graph.name, metaflow)
-    steps = _mark_conditional(
-        [_step_plan(graph, graph[name], problems, computes) for name in _topological(graph)]
-    )
+    # The wiring rule the start task checks hand-written DAGs against, too.
+    wiring = expected_wiring(graph_nodes(graph))
+    steps = [_step_plan(graph[name], wiring[name], problems, computes) for name in _topological(graph)]
     flow_decorators = list(metaflow.flow_decorators(flow))
     schedule, schedule_problems = _schedule(flow_decorators)
     problems += schedule_problems
@@ -190,16 +194,8 @@ def _topological(graph: Any) -> list[str]:
     return order
 
 
-def _foreach_stack(graph: Any, node: Any) -> list[str]:
-    return [name for name in node.split_parents if graph[name].type == "foreach"]
-
-
-def _step_plan(graph: Any, node: Any, problems: list[Problem], computes: ComputePlanner) -> StepPlan:
+def _step_plan(node: Any, wiring: StepWiring, problems: list[Problem], computes: ComputePlanner) -> StepPlan:
     where = f"step {node.name!r}"
-    foreach_stack = _foreach_stack(graph, node)
-    join_of = _closed_foreach(graph, node)
-    if join_of is not None and foreach_stack and foreach_stack[-1] == join_of:
-        foreach_stack = foreach_stack[:-1]  # a join's split parents include the split it closes
     if node.type == "foreach" and getattr(node, "parallel_foreach", False):
         problems.append(
             Problem(
@@ -209,14 +205,15 @@ def _step_plan(graph: Any, node: Any, problems: list[Problem], computes: Compute
             )
         )
     settings = step_settings(node, problems)
-    compute = computes.plan(node, _is_recursive(node), problems)
+    compute = computes.plan(node, wiring.recursive, problems)
     return StepPlan(
         name=node.name,
         kind=node.type,
-        parents=tuple(sorted(set(node.in_funcs) - {node.name})),
-        recursive=_is_recursive(node),
-        foreach=foreach_stack[-1] if foreach_stack else None,
-        join_of=join_of,
+        parents=wiring.parents,
+        recursive=wiring.recursive,
+        foreach=wiring.foreach,
+        join_of=wiring.join_of,
+        conditional=wiring.conditional,
         retries=settings.retries + settings.error_retries,
         retry_delay_seconds=settings.retry_delay_seconds,
         timeout_seconds=settings.timeout_seconds,
@@ -230,17 +227,6 @@ def _step_plan(graph: Any, node: Any, problems: list[Problem], computes: Compute
     )
 
 
-def _mark_conditional(steps: list[StepPlan]) -> list[StepPlan]:
-    """Steps downstream of a switch may legitimately not run: each checks at run time which of
-    its parents ran and chose it, and skips itself (the Airflow way) when none did."""
-    kinds = {step.name: step.kind for step in steps}
-    conditional: set[str] = set()
-    for step in steps:  # topological: parents first
-        if any(kinds[parent] == "split-switch" or parent in conditional for parent in step.parents):
-            conditional.add(step.name)
-    return [dataclasses.replace(step, conditional=step.name in conditional) for step in steps]
-
-
 def _attached_decospecs(node: Any) -> tuple[str, ...]:
     """Decorators given at `create` by --with or METAFLOW_DECOSPECS rather than in the code, as
     Metaflow's other schedulers pass them on to every step process."""
@@ -249,23 +235,6 @@ def _attached_decospecs(node: Any) -> tuple[str, ...]:
         for deco in node.decorators
         if not deco.statically_defined and getattr(deco, "inserted_by", None) is None
     )
-
-
-def _is_recursive(node: Any) -> bool:
-    """A switch that can choose itself: Metaflow's one kind of loop. It runs as one Airflow task
-    that runs the step again until it chooses another branch (see operators.loop)."""
-    return bool(node.type == "split-switch" and node.name in node.out_funcs)
-
-
-def _closed_foreach(graph: Any, node: Any) -> str | None:
-    """The foreach step this join closes, if it closes one."""
-    if node.type != "join":
-        return None
-    for name in graph.sorted_nodes:
-        candidate = graph[name]
-        if candidate.type == "foreach" and candidate.matching_join == node.name:
-            return str(candidate.name)
-    return None
 
 
 def _schedule(flow_decorators: list[Any]) -> tuple[Schedule | None, list[Problem]]:

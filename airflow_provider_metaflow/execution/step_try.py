@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from airflow_provider_metaflow.backends.base import StepBackend, StepFailed, StepLaunch, StepStopped
 from airflow_provider_metaflow.backends.registry import backend_entry, load_backend
 from airflow_provider_metaflow.execution import xcom_artifacts as xcom
+from airflow_provider_metaflow.execution.dag_wiring import dag_wiring
 from airflow_provider_metaflow.execution.environment import (
     flow_identity,
     flow_secrets,
@@ -205,7 +206,9 @@ class StepTry:
             contract.ENV_ATTEMPT: str(attempt.attempt),
             contract.ENV_AIRFLOW_TASK: f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}/{ti.try_number}",
         }
-        if not self.operator.inputs:  # the start step stores the run's Parameters first
+        if not self.operator.inputs:  # the start step checks the DAG, then stores the run's Parameters
+            files["dag-wiring.json"] = dag_wiring(self.operator).to_json()
+            env[contract.ENV_DAG_WIRING_FILE] = os.path.join(host.files_dir, "dag-wiring.json")
             parameters = run_parameters(
                 self.flow,
                 self.context,

@@ -15,6 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PROVIDER = "airflow_provider_metaflow"
 EXTENSION = "metaflow_extensions.airflow_provider_metaflow.plugins"
 CONTRACT = f"{EXTENSION}.contract"
+WIRING = f"{EXTENSION}.wiring"  # the step wiring rule: the compiler writes it, the start task checks it
+SHARED = (CONTRACT, WIRING)  # the extension's modules the provider may import
 # Public Metaflow beyond `from metaflow import ...`: errors, the extension decorator bases, cards.
 PUBLIC_METAFLOW_MODULES = {"exception", "decorators", "cards"}
 ADAPTERS = {
@@ -90,11 +92,11 @@ def test_every_metaflow_module_is_banned_outside_the_adapters_unless_public() ->
     assert exempt == {str(MODULES[name].relative_to(ROOT)) for name in ADAPTERS}
 
 
-def test_the_provider_imports_only_the_contract_from_the_extension() -> None:
+def test_the_provider_imports_only_the_contract_and_the_wiring_rule_from_the_extension() -> None:
     for module in MODULES:
         if module.startswith(PROVIDER):
             shared = {name for name in _imports(module) if name.startswith("metaflow_extensions")}
-            other = {name for name in shared if name != EXTENSION and not name.startswith(CONTRACT)}
+            other = {name for name in shared if name != EXTENSION and not name.startswith(SHARED)}
             assert not other, f"{module} imports {other} of the extension"
 
 
@@ -108,16 +110,17 @@ def test_only_the_extensions_cli_imports_the_provider() -> None:
     assert importers == {f"{EXTENSION}.airflow_cli"}
 
 
-def test_what_a_pod_loads_from_source_and_the_contract_import_only_the_standard_library() -> None:
-    """The contract is shared by both sides; the adapters load Metaflow on first use, so
-    importing them never runs Metaflow's plugin loading (which imports the extension), and a pod
-    can load the run-time adapter from its source."""
-    for module in (CONTRACT, f"{EXTENSION}.metaflow_adapter", f"{EXTENSION}.metaflow_deploy_adapter"):
+def test_what_a_pod_loads_from_source_and_the_shared_modules_import_only_the_standard_library() -> None:
+    """The contract and the wiring rule are shared by both sides; the adapters load Metaflow on
+    first use, so importing them never runs Metaflow's plugin loading (which imports the
+    extension), and a pod can load the run-time adapter from its source."""
+    for module in (*SHARED, f"{EXTENSION}.metaflow_adapter", f"{EXTENSION}.metaflow_deploy_adapter"):
         for name in _imports(module, module_level_only=True):
             top = name.split(".")[0]
             assert top in sys.stdlib_module_names or top == "__future__", f"{module} imports {name}"
-    for name in _imports(f"{EXTENSION}.pod_bootstrap"):
-        assert name.split(".")[0] in sys.stdlib_module_names | {"__future__"}, name
+    for module in (*SHARED, f"{EXTENSION}.pod_bootstrap"):  # nothing else, also lazily
+        for name in _imports(module):
+            assert name.split(".")[0] in sys.stdlib_module_names | {"__future__"}, f"{module} imports {name}"
 
 
 def test_no_two_modules_depend_on_each_other_even_through_others() -> None:

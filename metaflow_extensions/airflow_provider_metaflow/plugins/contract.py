@@ -32,6 +32,9 @@ ENV_RESULT_FILE = "METAFLOW_AIRFLOW_RESULT_FILE"
 # For the start step only: a RunParameters JSON file. The step process checks the names against
 # the flow's Parameters and runs Metaflow's `init` with them, once per run.
 ENV_RUN_PARAMETERS_FILE = "METAFLOW_AIRFLOW_RUN_PARAMETERS_FILE"
+# For the start step only: a DagWiring JSON file (the `wiring` module), the DAG's step tasks of this
+# flow instance. The step process checks them against the flow's graph before anything else runs.
+ENV_DAG_WIRING_FILE = "METAFLOW_AIRFLOW_DAG_WIRING_FILE"
 # Files that receive the step's stdout and stderr; saved as the task's Metaflow logs.
 ENV_STDOUT_FILE = "METAFLOW_AIRFLOW_STDOUT_FILE"
 ENV_STDERR_FILE = "METAFLOW_AIRFLOW_STDERR_FILE"
@@ -55,7 +58,8 @@ class TaskResult:
     next_steps: the steps it chose to run next (after a switch, only the branch taken).
     foreach_num_splits: for a foreach step, how many splits it made.
     refusal: set when the step refused its input before any user code ran (a value that is
-        not one of the flow's Parameters): what was wrong and what to do. Retrying cannot help.
+        not one of the flow's Parameters, a DAG wired unlike the flow's graph): what was wrong
+        and what to do. Retrying cannot help.
     xcom_values: the artifacts asked for with XComArtifacts that can go to XCom, by name.
     xcom_problems: the artifacts asked for that cannot: name -> why (see xcom_value_problem).
     """

@@ -2,6 +2,8 @@
 airflow_provider_internal`), the way Metaflow's own schedulers attach theirs.
 
 It does, inside the step process, what would otherwise need Metaflow in the Airflow task:
+- in the start task, checks the DAG's step tasks against the flow's graph (the `wiring` module)
+  and refuses a DAG wired differently, before anything of the run starts;
 - stores the run's Parameters with Metaflow's own `init`, once per run, before `start` loads
   them (so the start task is one process, and a retried start does not redo it), after
   refusing any name that is not one of the flow's Parameters;
@@ -27,11 +29,15 @@ from typing import Any
 from metaflow.decorators import StepDecorator
 from metaflow.exception import MetaflowException
 
-from . import contract, metaflow_adapter
+from . import contract, metaflow_adapter, wiring
 
 
 class ParametersRefused(MetaflowException):
     headline = "Airflow gave this run values that the flow's Parameters do not take"
+
+
+class WiringRefused(MetaflowException):
+    headline = "The Airflow DAG wires this flow's steps differently from the flow's graph"
 
 
 class StepTerminated(BaseException):
@@ -56,8 +62,13 @@ class AirflowProviderInternalDecorator(StepDecorator):
         if os.environ.get(contract.ENV_PATHSPEC) is None:
             return  # attached outside an Airflow task: nothing to do
         _ProcessHooks.install(flow_datastore)
+        if step_name != metaflow_adapter.start_step(graph):
+            return  # step_init runs for every step of the graph: act once per process
+        wiring_file = os.environ.get(contract.ENV_DAG_WIRING_FILE)
+        if wiring_file:
+            _check_wiring(graph, wiring_file)
         parameters_file = os.environ.get(contract.ENV_RUN_PARAMETERS_FILE)
-        if parameters_file and step_name == metaflow_adapter.start_step(graph):
+        if parameters_file:
             _store_parameters_once(flow, flow_datastore, parameters_file)
 
     def task_pre_step(
@@ -157,6 +168,23 @@ def _report(result: contract.TaskResult) -> None:
     os.replace(temporary, result_file)
 
 
+def _check_wiring(graph: Any, wiring_file: str) -> None:
+    """Refuse a DAG whose step tasks disagree with the flow's graph, naming every problem."""
+    with open(wiring_file, encoding="utf-8") as handle:
+        dag = wiring.DagWiring.from_json(handle.read())
+    problems = wiring.wiring_problems(wiring.graph_nodes(graph), dag)
+    if problems:
+        _refuse(WiringRefused(wiring.refusal(dag, problems)))
+
+
+def _refuse(error: MetaflowException) -> None:
+    """Fail the task before any user code ran: the Airflow side fails it for good with the text."""
+    pathspec = os.environ.get(contract.ENV_PATHSPEC, "")
+    attempt = int(os.environ.get(contract.ENV_ATTEMPT, "0"))
+    _report(contract.TaskResult(pathspec=pathspec, attempt=attempt, task_ok=False, refusal=error.message))
+    raise error
+
+
 def _store_parameters_once(flow: Any, flow_datastore: Any, parameters_file: str) -> None:
     """Metaflow's `init` for the run, unless a previous try of `start` already ran it. Names that
     are not the flow's Parameters are refused before anything reaches `init`'s command line."""
@@ -170,10 +198,7 @@ def _store_parameters_once(flow: Any, flow_datastore: Any, parameters_file: str)
         return
     refusal = _parameters_refusal(flow, parameters.values)
     if refusal:
-        pathspec = os.environ.get(contract.ENV_PATHSPEC, "")
-        attempt = int(os.environ.get(contract.ENV_ATTEMPT, "0"))
-        _report(contract.TaskResult(pathspec=pathspec, attempt=attempt, task_ok=False, refusal=refusal))
-        raise ParametersRefused(refusal)
+        _refuse(ParametersRefused(refusal))
     metaflow_adapter.run_init(
         metaflow_adapter.init_arguments(
             parameters.run_id, parameters.task_id, parameters.tags, parameters.values
