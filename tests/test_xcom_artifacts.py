@@ -71,10 +71,16 @@ with DAG(dag_id="xcom_artifacts", schedule=None) as dag:
 REFUSED_DAG = """
 from airflow.sdk import DAG
 
-from airflow_provider_metaflow import MetaflowFlow, MetaflowForeachOperator
+from airflow_provider_metaflow import (
+    MetaflowFlow,
+    MetaflowForeachOperator,
+    MetaflowLoopOperator,
+    MetaflowStepOperator,
+)
 
 flow = MetaflowFlow("XComArtifactsFlow", file={flow_file!r})
 
+# Wired as the flow's graph says (the start task checks that first); only start's artifacts matter.
 with DAG(dag_id="xcom_artifacts_refused", schedule=None) as dag:
     start = MetaflowForeachOperator(
         task_id="start",
@@ -84,6 +90,15 @@ with DAG(dag_id="xcom_artifacts_refused", schedule=None) as dag:
         xcom_artifact_max_bytes=100,
         retries=1,
     )
+    measure = MetaflowStepOperator.partial(
+        task_id="measure", flow=flow, step="measure", inputs=["start"], foreach="start"
+    ).expand(split_index=start.output)
+    join = MetaflowStepOperator(task_id="join", flow=flow, step="join", inputs=["measure"], join_of="start")
+    settle = MetaflowLoopOperator(task_id="settle", flow=flow, step="settle", inputs=["join"])
+    end = MetaflowStepOperator(
+        task_id="end", flow=flow, step="end", inputs=["settle"], conditional=True, trigger_rule="none_failed"
+    )
+    start >> measure >> join >> settle >> end
 """
 
 
