@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from xcom_reads import task_instance
 
 from airflow_provider_metaflow.execution.dag_wiring import dag_wiring
 from airflow_provider_metaflow.testing import TestEnvironment, create_dag, run_dag
@@ -104,20 +105,6 @@ def test_the_generated_dag_as_its_start_task_sees_it_passes(
     assert wiring_problems(_flow_nodes(flow_file), wiring) == []
 
 
-def _start_task_instance(result: Any) -> Any:
-    from airflow.models.taskinstance import TaskInstance  # noqa: TID251 - reading the test database
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        ti = (
-            session.query(TaskInstance)
-            .filter_by(dag_id=result.dag_id, run_id=result.airflow_run_id, task_id="start")
-            .one()
-        )
-        session.expunge(ti)
-        return ti
-
-
 def _metaflow_steps(result: Any) -> set[str]:
     from metaflow import Run, namespace
     from metaflow.exception import MetaflowNotFound
@@ -176,7 +163,7 @@ def test_a_wiring_mistake_fails_the_start_task_before_its_user_code(
     assert result.state == "failed"
     assert "DAG hand_wired wires the steps of flow WiringFlow differently from the flow's graph" in output
     assert message in output
-    start = _start_task_instance(result)
+    start = task_instance(result.dag_id, result.airflow_run_id, "start")
     assert start.state == "failed" and start.try_number == 1, "a refusal must not be retried"
     assert not marker.exists(), "start's user code ran"
     assert "start" not in _metaflow_steps(result)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from xcom_reads import task_instance
 
 from airflow_provider_metaflow.testing import run_dag, run_flow_locally, task_artifacts, task_counts
 
@@ -24,20 +25,6 @@ with DAG(dag_id="every_param", schedule=None, params={{"count": 4}}) as dag:
     end = MetaflowStepOperator(task_id="end", flow=flow, step="end", inputs=["middle"])
     start >> middle >> end
 """
-
-
-def _task_instance(result: Any, task_id: str) -> Any:
-    from airflow.models.taskinstance import TaskInstance  # noqa: TID251 - reading the test database
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        ti = (
-            session.query(TaskInstance)
-            .filter_by(dag_id=result.dag_id, run_id=result.airflow_run_id, task_id=task_id)
-            .one()
-        )
-        session.expunge(ti)
-        return ti
 
 
 def _metaflow_run_exists(flow_name: str, run_id: str) -> bool:
@@ -76,7 +63,7 @@ def test_a_conf_key_that_is_not_a_parameter_fails_the_start_task_once_naming_it(
     result = run_dag(dag_path, conf={key: "injected", "label": "fine"})
 
     assert result.state == "failed"
-    start = _task_instance(result, "start")
+    start = task_instance(result.dag_id, result.airflow_run_id, "start")
     assert start.state == "failed" and start.try_number == 1, "a refusal must not be retried"
     captured = capfd.readouterr()
     output = captured.out + captured.err

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from xcom_reads import task_instance
 
 from airflow_provider_metaflow.testing import (
     create_dag,
@@ -50,20 +51,6 @@ def group_module(flow_copy: Any, test_env: Any, request: pytest.FixtureRequest) 
     create_dag(flow_file, module_file, "--task-group")
     yield flow_file, module
     module_file.unlink(missing_ok=True)
-
-
-def _task_instance(result: Any, task_id: str) -> Any:
-    from airflow.models.taskinstance import TaskInstance  # noqa: TID251 - reading the test database
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        ti = (
-            session.query(TaskInstance)
-            .filter_by(dag_id=result.dag_id, run_id=result.airflow_run_id, task_id=task_id)
-            .one()
-        )
-        session.expunge(ti)
-        return ti
 
 
 def _steps_that_ran(result: Any, group_id: str) -> set[str]:
@@ -110,7 +97,7 @@ def test_a_template_of_the_wrong_type_fails_only_its_group_naming_the_parameter(
     result = run_dag(dag_path)
 
     assert result.state == "failed"
-    start = _task_instance(result, "first.start")
+    start = task_instance(result.dag_id, result.airflow_run_id, "first.start")
     assert start.state == "failed"
     output = capfd.readouterr()
     assert "Parameter 'rows' is of type integer, but the run gives 'wrong_type'" in output.out + output.err
@@ -254,9 +241,9 @@ def test_retries_and_exit_hooks_work_inside_a_group(
     assert retrying.successful
     assert task_counts(retrying) == task_counts(local)
     assert task_artifacts(retrying) == task_artifacts(local)
-    assert _task_instance(result, "retrying.flaky").try_number == 2
+    assert task_instance(result.dag_id, result.airflow_run_id, "retrying.flaky").try_number == 2
     # The teardown found the group's end step by its task id inside the group, and saw it fail.
     assert hook_log.read_text() == "error False\n"
-    assert _task_instance(result, "hooked.metaflow_exit_hook").state == "success"
+    assert task_instance(result.dag_id, result.airflow_run_id, "hooked.metaflow_exit_hook").state == "success"
     for module in modules.values():
         (test_env.dags_folder / f"{module}.py").unlink()
