@@ -210,26 +210,30 @@ RETRY_AND_EXIT_HOOK_DAG = """
 from airflow.sdk import DAG
 from {retry_module} import retry_flow
 from {hook_module} import exit_hook_flow
+from {catch_module} import decorators_flow
 
 with DAG(dag_id="retry_and_exit_hook", schedule=None) as dag:
     retrying = retry_flow(group_id="retrying", parameters={{"greeting": "hi"}})
     hooked = exit_hook_flow(group_id="hooked", parameters={{"fail": True}})
+    catching = decorators_flow(group_id="catching")
 """
 
 
 @pytest.mark.e2e
-def test_retries_and_exit_hooks_work_inside_a_group(
+def test_retries_catch_and_exit_hooks_work_inside_a_group(
     flow_copy: Any, test_env: Any, dag_path: Path, airflow_db: Any, tmp_path: Path, monkeypatch: Any
 ) -> None:
     modules = {}
-    for name in ("retry_flow.py", "exit_hook_flow.py"):
+    for name in ("retry_flow.py", "exit_hook_flow.py", "decorators_flow.py"):
         modules[name] = f"group_{Path(name).stem}_{dag_path.stem}"
         create_dag(flow_copy(name), test_env.dags_folder / f"{modules[name]}.py", "--task-group")
     hook_log = tmp_path / "hooks.log"
     monkeypatch.setenv("EXIT_HOOK_LOG", str(hook_log))
     dag_path.write_text(
         RETRY_AND_EXIT_HOOK_DAG.format(
-            retry_module=modules["retry_flow.py"], hook_module=modules["exit_hook_flow.py"]
+            retry_module=modules["retry_flow.py"],
+            hook_module=modules["exit_hook_flow.py"],
+            catch_module=modules["decorators_flow.py"],
         )
     )
 
@@ -242,6 +246,14 @@ def test_retries_and_exit_hooks_work_inside_a_group(
     assert task_counts(retrying) == task_counts(local)
     assert task_artifacts(retrying) == task_artifacts(local)
     assert task_instance(result.dag_id, result.airflow_run_id, "retrying.flaky").try_number == 2
+    # @catch with @retry(times=1) inside a group: user code ran twice, the second exception was caught.
+    catching = result.group_run("catching", "DecoratorsFlow")
+    assert catching.successful
+    assert task_counts(catching) == task_counts(
+        run_flow_locally(test_env.flows_folder / "decorators_flow.py")
+    )
+    assert catching["caught"].task.current_attempt == 1
+    assert "always fails, attempt 1" in catching["end"].task["failure_text"].data
     # The teardown found the group's end step by its task id inside the group, and saw it fail.
     assert hook_log.read_text() == "error False\n"
     assert task_instance(result.dag_id, result.airflow_run_id, "hooked.metaflow_exit_hook").state == "success"
