@@ -7,7 +7,8 @@ UV_VERSION := 0.13.9
 BIN := $(VENV)/bin
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: install system-deps demo test test-matrix lint typecheck unit compat benchmark clean
+.PHONY: install system-deps demo test test-matrix lint typecheck unit compat benchmark clean \
+	local-airflow local-airflow-status local-airflow-stop
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +22,17 @@ install: $(VENV)/.installed
 
 demo: install
 	$(BIN)/python example_dags/run_demo.py
+
+# A real Airflow in the background on loopback (api-server, scheduler, dag-processor, triggerer):
+# prints the UI's URL and login. Its folder: LOCAL_AIRFLOW_HOME, default ~/.airflow-provider-metaflow/local.
+LOCAL_AIRFLOW_HOME ?=
+local_airflow = $(BIN)/airflow-metaflow-local $(1) $(if $(LOCAL_AIRFLOW_HOME),--home $(LOCAL_AIRFLOW_HOME))
+local-airflow: install
+	$(call local_airflow,start)
+local-airflow-status: install
+	$(call local_airflow,status)
+local-airflow-stop: install
+	$(call local_airflow,stop)
 
 lint: install
 	$(BIN)/ruff check airflow_provider_metaflow metaflow_extensions example_dags tests benchmarks

@@ -124,12 +124,25 @@ def log_text(content: Iterable[Any]) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
+def fetch_token(base_url: str, username: str, password: str, timeout: float = 30.0) -> str:
+    """An API token for a user of Airflow's auth manager (its /auth/token endpoint)."""
+    response = httpx.post(
+        f"{base_url.rstrip('/')}/auth/token",
+        json={"username": username, "password": password},
+        timeout=timeout,
+    )
+    if response.is_error:
+        raise AirflowApiError("POST", "/auth/token", response.status_code, response.text)
+    return str(response.json()["access_token"])
+
+
 class AirflowRestClient:
     """Calls /api/v2 of one Airflow API server."""
 
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 30.0, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=f"{self.base_url}/api/v2", timeout=timeout)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=f"{self.base_url}/api/v2", timeout=timeout, headers=headers)
 
     def close(self) -> None:
         self._http.close()

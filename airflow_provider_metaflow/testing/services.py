@@ -259,6 +259,15 @@ class AirflowServices:
         rest = [process for name, process in self._processes.items() if name != SCHEDULER]
         stop_trees([first, rest], self.config.stop_grace)
 
+    def detach(self) -> dict[str, int]:
+        """Leave the services running after this process ends (a background local Airflow):
+        nothing stops them at exit any more. Returns each service's PID, its process group id."""
+        atexit.unregister(self.stop)
+        self._stopped = True
+        if self._rest is not None:
+            self._rest.close()
+        return self.pids
+
     def __enter__(self) -> AirflowServices:
         return self.start()
 
