@@ -4,17 +4,17 @@ differently fails the start task, naming the step, before start's user code runs
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
 import pytest
+from flow_graphs import flow_graph_nodes
 from xcom_reads import task_instance
 
 from airflow_provider_metaflow.execution.dag_wiring import dag_wiring
 from airflow_provider_metaflow.testing import TestEnvironment, create_dag, run_dag
 from airflow_provider_metaflow.version_compat import get_dagbag_class
-from metaflow_extensions.airflow_provider_metaflow.plugins.wiring import graph_nodes, wiring_problems
+from metaflow_extensions.airflow_provider_metaflow.plugins.wiring import wiring_problems
 
 HAND_WIRED_DAG = """
 from airflow.sdk import DAG
@@ -62,19 +62,6 @@ MISTAKES: dict[str, tuple[tuple[tuple[str, str], ...], str]] = {
 }
 
 
-def _flow_nodes(flow_file: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(f"wiring_check_{flow_file.stem}", flow_file)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    (flow,) = [
-        value
-        for value in vars(module).values()
-        if isinstance(value, type) and value.__module__ == module.__name__ and hasattr(value, "_graph")
-    ]
-    return graph_nodes(flow._graph)
-
-
 @pytest.mark.parametrize(
     "flow_name",
     [
@@ -101,8 +88,8 @@ def test_the_generated_dag_as_its_start_task_sees_it_passes(
 
     wiring = dag_wiring(dag.task_dict["start"])
 
-    assert {task.step for task in wiring.tasks} == set(_flow_nodes(flow_file))
-    assert wiring_problems(_flow_nodes(flow_file), wiring) == []
+    assert {task.step for task in wiring.tasks} == set(flow_graph_nodes(flow_file))
+    assert wiring_problems(flow_graph_nodes(flow_file), wiring) == []
 
 
 def _metaflow_steps(result: Any) -> set[str]:

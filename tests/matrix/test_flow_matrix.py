@@ -79,13 +79,7 @@ def test_generated_flow_runs_on_airflow_as_it_runs_locally(
     except AssertionError as error:  # the generated DAG file does not load
         pytest.fail(f"the DAG of {flow_file.name} does not load:\n{str(error)[-1500:]}", pytrace=False)
 
-    if result.state != "success":
-        reasons = failure_reasons(capfd.readouterr().out)
-        pytest.fail(
-            f"the DAG run of {flow_file.name} ended {result.state}; "
-            f"failed tasks: {_failed_tasks(result.dag_id, result.airflow_run_id)}\n{reasons}",
-            pytrace=False,
-        )
+    _fail_unless_succeeded(result, f"the DAG run of {flow_file.name}", capfd)
     found = differences(summarize(result.run(), spec.end), local)
     assert not found, f"{flow_file.name}: the Airflow run differs from the local run:\n" + "\n".join(found)
 
@@ -114,15 +108,19 @@ def test_generated_flow_runs_as_a_task_group_as_it_runs_locally(
     finally:
         module_file.unlink()
 
+    _fail_unless_succeeded(result, f"the DAG run with {flow_file.name} as a TaskGroup", capfd)
+    found = differences(summarize(result.group_run("flow", spec.class_name), spec.end), local)
+    assert not found, f"{flow_file.name} as a TaskGroup differs from the local run:\n" + "\n".join(found)
+
+
+def _fail_unless_succeeded(result: Any, what: str, capfd: pytest.CaptureFixture[str]) -> None:
     if result.state != "success":
         reasons = failure_reasons(capfd.readouterr().out)
         pytest.fail(
-            f"the DAG run with {flow_file.name} as a TaskGroup ended {result.state}; "
+            f"{what} ended {result.state}; "
             f"failed tasks: {_failed_tasks(result.dag_id, result.airflow_run_id)}\n{reasons}",
             pytrace=False,
         )
-    found = differences(summarize(result.group_run("flow", spec.class_name), spec.end), local)
-    assert not found, f"{flow_file.name} as a TaskGroup differs from the local run:\n" + "\n".join(found)
 
 
 def _failed_tasks(dag_id: str, run_id: str) -> list[str]:

@@ -4,11 +4,11 @@ expects of each shape, and each way a DAG can disagree, reported all at once."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 from pathlib import Path
 from typing import Any
 
 import pytest
+from flow_graphs import flow_graph_nodes
 
 from metaflow_extensions.airflow_provider_metaflow.plugins.wiring import (
     INDEX_PATH,
@@ -18,7 +18,6 @@ from metaflow_extensions.airflow_provider_metaflow.plugins.wiring import (
     StepWiring,
     TaskWiring,
     expected_wiring,
-    graph_nodes,
     refusal,
     wiring_problems,
 )
@@ -27,17 +26,7 @@ FLOWS = Path(__file__).resolve().parents[1] / "flows"
 
 
 def _nodes(flow_file: str) -> dict[str, GraphNode]:
-    """The graph facts of a test flow, from the graph Metaflow builds when the class is defined."""
-    spec = importlib.util.spec_from_file_location(f"wiring_{Path(flow_file).stem}", FLOWS / flow_file)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    (flow,) = [
-        value
-        for value in vars(module).values()
-        if isinstance(value, type) and value.__module__ == module.__name__ and hasattr(value, "_graph")
-    ]
-    return graph_nodes(flow._graph)
+    return flow_graph_nodes(FLOWS / flow_file)
 
 
 def _as_generated(nodes: dict[str, GraphNode]) -> DagWiring:
