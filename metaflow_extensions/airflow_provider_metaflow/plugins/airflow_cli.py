@@ -238,3 +238,132 @@ def _code_package(obj: Any, plan: Any) -> Any:
     url, sha, metadata = adapter.upload_code_package(obj)
     obj.echo(f"Code package of *{plan.flow_name}* is at {url}.")
     return CodePackage(url=url, sha=sha, metadata=metadata)
+
+
+# --- The lifecycle of a deployed DAG, through the deployment's REST API ---------------------
+
+
+def _api(obj: Any) -> Any:
+    """The configured deployment's API (see airflow_provider_metaflow.remote.settings)."""
+    from airflow_provider_metaflow.remote.api import AirflowApi
+    from airflow_provider_metaflow.remote.settings import KEYS, DeploymentNotConfigured, resolve_deployment
+
+    try:
+        return AirflowApi(resolve_deployment(adapter.config_values(KEYS)))
+    except DeploymentNotConfigured as error:
+        raise AirflowCompileError(str(error)) from None
+
+
+def _api_call(function: Any, *args: Any) -> Any:
+    from airflow_provider_metaflow.remote.api import AirflowApiFailed
+
+    try:
+        return function(*args)
+    except AirflowApiFailed as error:
+        raise AirflowCompileError(str(error)) from None
+
+
+def _metaflow_run(obj: Any, airflow_run_id: str) -> str:
+    from airflow_provider_metaflow.runtime.ids import metaflow_run_id
+
+    return f"{obj.graph.name}/{metaflow_run_id(obj.dag_identity.dag_id, airflow_run_id)}"
+
+
+def _deployed_api(obj: Any) -> Any:
+    api = _api(obj)
+    dag_id = obj.dag_identity.dag_id
+    if not _api_call(api.has_dag, dag_id):
+        raise AirflowCompileError(
+            f"Airflow at {api.deployment.api_url} has no DAG {dag_id!r}. Deploy it with `airflow create` "
+            "first (and pass the same --name)."
+        )
+    return api
+
+
+@adapter.add_flow_parameters  # the flow's Parameters as options, checked by their types first
+@airflow.command(help="Trigger a run of this flow's DAG on the configured Airflow deployment.")
+@click.option("--run-id-file", default=None, help="Write the Metaflow run's id to this file.")
+@click.pass_obj
+def trigger(obj: Any, run_id_file: str | None = None, **kwargs: Any) -> None:
+    import datetime
+    import secrets
+
+    conf = {}
+    for parameter in adapter.flow_parameters(obj.flow):
+        if adapter.is_config(parameter):
+            continue
+        value = kwargs.get(parameter.name.replace("-", "_").lower())
+        if value is not None and (converted := adapter.trigger_value(parameter, value)) is not None:
+            conf[parameter.name] = converted
+    api = _deployed_api(obj)
+    # Chosen here, so the Metaflow run id (derived from it) is known before the run exists.
+    now = datetime.datetime.now(datetime.UTC)
+    run_id = f"metaflow__{now:%Y-%m-%dT%H:%M:%S}_{secrets.token_hex(4)}"
+    run = _api_call(api.trigger, obj.dag_identity.dag_id, run_id, conf)
+    pathspec = _metaflow_run(obj, run.run_id)
+    if run_id_file:
+        with open(run_id_file, "w", encoding="utf-8") as handle:
+            handle.write(pathspec.split("/", 1)[1])
+    obj.echo_always(
+        f"Triggered DAG {obj.dag_identity.dag_id}: Airflow run {run.run_id}, Metaflow run {pathspec}."
+    )
+
+
+@airflow.command(help="Show the state of one run of this flow's DAG.")
+@click.option(
+    "--run-id", "run_id", required=True, help="The Airflow run id (`trigger` and `list-runs` print it)."
+)
+@click.pass_obj
+def status(obj: Any, run_id: str) -> None:
+    run = _api_call(_deployed_api(obj).run, obj.dag_identity.dag_id, run_id)
+    obj.echo_always(f"{run.run_id} {run.state} {_metaflow_run(obj, run.run_id)}", err=False)
+
+
+@airflow.command("list-runs", help="List the runs of this flow's DAG, newest first.")
+@click.option("--limit", default=20, show_default=True, type=int, help="How many runs to list.")
+@click.pass_obj
+def list_runs(obj: Any, limit: int = 20) -> None:
+    runs = _api_call(_deployed_api(obj).runs, obj.dag_identity.dag_id, limit)
+    for run in runs:
+        line = f"{run.run_id} {run.state} {run.start_date or '-'} {_metaflow_run(obj, run.run_id)}"
+        obj.echo_always(line, err=False)
+    if not runs:
+        obj.echo(f"DAG *{obj.dag_identity.dag_id}* has no runs.")
+
+
+@airflow.command(help="Stop a run of this flow's DAG, and every step process or pod it started.")
+@click.option("--run-id", "run_id", required=True, help="The Airflow run id.")
+@click.pass_obj
+def terminate(obj: Any, run_id: str) -> None:
+    run = _api_call(_deployed_api(obj).terminate, obj.dag_identity.dag_id, run_id)
+    obj.echo(
+        f"Run *{run.run_id}* of DAG *{obj.dag_identity.dag_id}* is {run.state}; its tasks are being stopped."
+    )
+
+
+@airflow.command(help="Delete this flow's DAG from the Airflow deployment, and its DAG file.")
+@click.pass_obj
+def delete(obj: Any) -> None:
+    api = _deployed_api(obj)
+    dag_id = obj.dag_identity.dag_id
+    removed = _remove_dag_file(api, dag_id)
+    _api_call(api.delete_dag, dag_id)
+    obj.echo(f"Deleted DAG *{dag_id}*" + (f" and its file {removed}." if removed else "."))
+
+
+def _remove_dag_file(api: Any, dag_id: str) -> str | None:
+    """The DAG's file, removed first (else the dag-processor adds the DAG again), when it is in
+    the deployment's DAGs folder on this machine and `airflow create` wrote it."""
+    from airflow_provider_metaflow.compiler.render import GENERATED_HEADER
+
+    fileloc = _api_call(api.dag_file, dag_id)
+    folder = api.deployment.dags_folder
+    if not (fileloc and folder and os.path.isfile(fileloc)):
+        return None
+    if os.path.commonpath([os.path.abspath(fileloc), os.path.abspath(folder)]) != os.path.abspath(folder):
+        return None
+    with open(fileloc, encoding="utf-8") as handle:
+        if not handle.read(len(GENERATED_HEADER)) == GENERATED_HEADER:
+            return None
+    os.unlink(fileloc)
+    return str(fileloc)

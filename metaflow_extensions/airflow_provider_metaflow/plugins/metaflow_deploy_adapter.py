@@ -222,3 +222,35 @@ def store_production_token(token_prefix: str, token: str) -> None:
     from metaflow.plugins.aws.step_functions.production_token import store_token
 
     store_token(token_prefix, token)
+
+
+# --- The lifecycle commands ----------------------------------------------------------------
+
+
+def config_values(keys: Sequence[str]) -> dict[str, str | None]:
+    """Metaflow config values (config file or METAFLOW_<KEY> in the environment), by key."""
+    from metaflow.metaflow_config import from_conf
+
+    return {key: from_conf(key) for key in keys}
+
+
+def add_flow_parameters(command: Any) -> Any:
+    """Give a CLI command the flow's Parameters as options, as Metaflow's schedulers' `trigger`."""
+    from metaflow.parameters import add_custom_parameters
+
+    return add_custom_parameters(deploy_mode=False)(command)
+
+
+def trigger_value(parameter: Any, value: Any) -> Any:
+    """A Parameter value, as click read it, as the DAG run's conf holds it (JSON values); None
+    for a value computed when the DAG was created (the DAG's own default then applies)."""
+    from metaflow.includefile import IncludedFile
+    from metaflow.parameters import DelayedEvaluationParameter
+
+    if isinstance(value, DelayedEvaluationParameter | IncludedFile):
+        return None
+    if is_json_parameter(parameter) and isinstance(value, str):
+        import json
+
+        return json.loads(value)
+    return value
