@@ -53,7 +53,7 @@ system-deps:
 		|| (apt-get update -q >/dev/null && apt-get install -y -q redis-server >/dev/null)
 
 test: lint typecheck system-deps
-	$(call run_pytest,$(BIN)/python,-q)
+	$(call run_pytest,$(BIN)/python,-q --durations=25)
 
 # The whole generated flow-shape matrix (tests/matrix): every nesting of branch, foreach, switch and
 # recursive switch up to depth 3, each run through Airflow and `python flow.py run` and compared.
