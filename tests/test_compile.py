@@ -17,7 +17,12 @@ from airflow_provider_metaflow.testing import create_dag
 from airflow_provider_metaflow.version_compat import core_timetable, get_dagbag_class
 
 # Refused, or (with @kubernetes) compiled only against a remote datastore: tests/pods.
-REFUSED_FLOWS = {"unsupported_flow.py", "scheduled_required_flow.py", "pod_retry_timeout_flow.py"}
+REFUSED_FLOWS = {
+    "unsupported_flow.py",
+    "scheduled_required_flow.py",
+    "pod_retry_timeout_flow.py",
+    "pod_xcom_flow.py",
+}
 FLOWS = sorted(
     p.name for p in (Path(__file__).parent / "flows").glob("*_flow.py") if p.name not in REFUSED_FLOWS
 )
