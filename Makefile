@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 BIN := $(VENV)/bin
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: install system-deps demo test test-matrix lint typecheck unit compat benchmark clean \
+.PHONY: install system-deps demo test test-all test-matrix lint typecheck unit compat benchmark clean \
 	local-airflow local-airflow-status local-airflow-stop
 
 $(BIN)/uv:
@@ -53,6 +53,10 @@ system-deps:
 		|| (apt-get update -q >/dev/null && apt-get install -y -q redis-server >/dev/null)
 
 test: lint typecheck system-deps
+	$(call run_pytest,$(BIN)/python,-q --durations=25 -m "not slow")
+
+# Everything make test runs, and the slower tests whose behaviour make test covers with a faster one.
+test-all: lint typecheck system-deps
 	$(call run_pytest,$(BIN)/python,-q --durations=25)
 
 # The whole generated flow-shape matrix (tests/matrix): every nesting of branch, foreach, switch and

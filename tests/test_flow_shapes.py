@@ -47,7 +47,7 @@ def test_shape_matches_the_local_run(flow_name: str, flow_copy: Any, dag_path: P
     _assert_same_run(result.run(), run_flow_locally(flow_file))
 
 
-@pytest.mark.parametrize("size", ["small", "big"])
+@pytest.mark.parametrize("size", [pytest.param("small", marks=pytest.mark.slow), "big"])
 def test_switch_runs_only_the_chosen_branch_and_skips_the_others(
     size: str, flow_copy: Any, dag_path: Path, airflow_db: Any
 ) -> None:
@@ -135,7 +135,7 @@ def test_switch_branches_straight_into_a_foreach_join_join_the_split_that_ran(
     assert len(list(run["handle_odd"])) == 2 and len(list(run["handle_even"])) == 1
 
 
-@pytest.mark.parametrize("size", ["small", "big"])
+@pytest.mark.parametrize("size", [pytest.param("small", marks=pytest.mark.slow), "big"])
 def test_switch_branches_straight_into_a_branch_join(
     size: str, flow_copy: Any, dag_path: Path, airflow_db: Any
 ) -> None:

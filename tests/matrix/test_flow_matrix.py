@@ -1,10 +1,10 @@
 """Every flow shape Metaflow runs, run through Airflow, gives the same Metaflow run as
 `python flow.py run`: the same tasks per step, the same artifacts on every task and on the end step.
 
-The flows are generated from small graph specs (matrix_cases.py). By default the fast subset runs
-(one flow per named case), and a representative few of them also as a TaskGroup inside a DAG
-written by hand (`airflow create --task-group`); `FLOW_MATRIX=full` (make test-matrix) runs the
-whole matrix, every flow both ways. A shape the
+The flows are generated from small graph specs (matrix_cases.py). By default the fast subset (one
+flow per named case) is collected: make test runs the cases no named test covers and two of them as
+a TaskGroup inside a DAG written by hand (`airflow create --task-group`), make test-all runs all of
+them both ways, and `FLOW_MATRIX=full` (make test-matrix) runs the whole matrix both ways. A shape the
 provider cannot run (refused at `airflow create`, or failing on Airflow) fails here: nothing is
 skipped. `python tests/matrix/matrix_cases.py DIR` writes every flow file, to reproduce a failure.
 """
@@ -27,10 +27,21 @@ from run_compare import differences, failure_reasons, summarize
 from airflow_provider_metaflow.testing import TestEnvironment, create_dag, run_dag, run_flow_locally
 
 FULL = os.environ.get("FLOW_MATRIX", "") == "full"
+# make test runs the fast cases no named test of tests/test_flow_shapes.py covers (make test-all
+# runs every fast case), and two of them as TaskGroups: a nested foreach under a switch, a loop in
+# a foreach.
+MAKE_TEST_CASES = {"foreach-in-switch-in-foreach", "skip-to-merge-in-foreach", "custom-start-end-skip-to-end"}
+MAKE_TEST_GROUPS = {"foreach-in-switch-in-foreach", "loop-in-foreach"}
+
+
+def _cases(specs: list[GraphSpec], in_make_test: set[str]) -> list[Any]:
+    if FULL:
+        return [pytest.param(spec, id=spec.id) for spec in specs]
+    slow = pytest.mark.slow
+    return [pytest.param(spec, id=spec.id, marks=() if spec.id in in_make_test else slow) for spec in specs]
+
+
 SPECS = all_specs() if FULL else fast_specs()
-# Nested foreach under a switch, a recursive step in a foreach, custom start and end names.
-GROUP_SUBSET = {"foreach-in-switch-in-foreach", "loop-in-foreach", "custom-start-end-skip-to-end"}
-GROUP_SPECS = SPECS if FULL else [spec for spec in SPECS if spec.id in GROUP_SUBSET]
 HOST_DAG = """
 from airflow.sdk import DAG, task
 from {module} import {factory}
@@ -58,7 +69,7 @@ def _write_flow(spec: GraphSpec, folder: Path) -> Path:
 
 @pytest.mark.e2e
 @pytest.mark.timeout(900)  # a hung DAG run fails this flow instead of stalling the whole matrix
-@pytest.mark.parametrize("spec", SPECS, ids=[spec.id for spec in SPECS])
+@pytest.mark.parametrize("spec", _cases(SPECS, MAKE_TEST_CASES))
 def test_generated_flow_runs_on_airflow_as_it_runs_locally(
     spec: GraphSpec,
     test_env: TestEnvironment,
@@ -86,7 +97,7 @@ def test_generated_flow_runs_on_airflow_as_it_runs_locally(
 
 @pytest.mark.e2e
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("spec", GROUP_SPECS, ids=[spec.id for spec in GROUP_SPECS])
+@pytest.mark.parametrize("spec", _cases(SPECS, MAKE_TEST_GROUPS))
 def test_generated_flow_runs_as_a_task_group_as_it_runs_locally(
     spec: GraphSpec,
     test_env: TestEnvironment,

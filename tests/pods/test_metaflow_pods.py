@@ -149,30 +149,22 @@ def test_a_pod_steps_xcom_artifacts_are_read_from_the_datastore_and_pushed(
 
 POD_GROUP_DAG = """
 from airflow.sdk import DAG
-from {module} import pod_foreach_flow
+from {module} import pod_xcom_flow
 
 with DAG(dag_id="pods_in_a_group", schedule=None) as dag:
-    pod_foreach_flow(group_id="pods", parameters={{"scale": 3}})
+    pod_xcom_flow(group_id="pods", xcom_artifacts={{"start": ["summary", "note"]}})
 """
 
 
-def test_a_flow_of_pods_runs_as_a_task_group_inside_a_dag(
+def test_a_flow_with_a_pod_step_runs_as_a_task_group_and_pushes_its_artifacts(
     flow_copy: Any, test_env: Any, dag_path: Path, airflow_db: Any, pods: PodCluster
 ) -> None:
     from airflow_provider_metaflow.runtime.ids import metaflow_run_id
 
-    flow_file = flow_copy("pod_foreach_flow.py")
-    module_file = test_env.dags_folder / "pod_foreach_group.py"
+    flow_file = flow_copy("pod_xcom_flow.py")
+    module_file = test_env.dags_folder / "pod_xcom_group.py"
     author_env = {**pods.metaflow_env, "AWS_SECRET_ACCESS_KEY": FAKE_SECRET}
-    create_dag(
-        flow_file,
-        module_file,
-        "--task-group",
-        "--metaflow-conn-id",
-        METAFLOW_CONN_ID,
-        top_level=("--with", "kubernetes"),
-        env=author_env,
-    )
+    create_dag(flow_file, module_file, "--task-group", "--metaflow-conn-id", METAFLOW_CONN_ID, env=author_env)
     dag_path.write_text(POD_GROUP_DAG.format(module=module_file.stem))
 
     try:
@@ -181,10 +173,10 @@ def test_a_flow_of_pods_runs_as_a_task_group_inside_a_dag(
         module_file.unlink()
 
     assert result.state == "success"
-    pathspec = f"PodForeachFlow/{metaflow_run_id('pods_in_a_group', result.airflow_run_id, 'pods')}"
-    remote = run_artifacts(pathspec, pods.metaflow_env)
-    local_run = run_flow_locally(flow_file, {"scale": 3})
-    assert remote["successful"]
-    assert remote["task_counts"] == task_counts(local_run)
-    assert remote["artifacts"] == canonical(task_artifacts(local_run))
-    assert len(_pods_of(pods, "pods_in_a_group")) == 6
+    pathspec = f"PodXComFlow/{metaflow_run_id('pods_in_a_group', result.airflow_run_id, 'pods')}"
+    stored = json.loads(run_artifacts(pathspec, pods.metaflow_env)["artifacts"])["start"]["()"]
+    assert stored == {"summary": {"rows": 3, "names": ["a", "b"], "ratio": 0.25}, "note": "from a pod"}
+    for name, value in stored.items():
+        assert xcom_values(result.dag_id, result.airflow_run_id, "pods.start", name) == [value]
+    (pod,) = _pods_of(pods, "pods_in_a_group")
+    assert pod["metadata"]["labels"]["task_id"] == "pods.start"

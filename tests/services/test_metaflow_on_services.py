@@ -172,6 +172,7 @@ def _failed_task_logs(rest: AirflowRestClient, dag_id: str, run_id: str) -> str:
     )
 
 
+@pytest.mark.slow  # make test: the local Airflow runs the same example with conf (test_local_airflow.py)
 def test_example_flow_triggered_over_rest_with_conf_matches_the_local_run(
     rest: AirflowRestClient, tmp_path: Path
 ) -> None:
@@ -381,6 +382,7 @@ def _no_leftover_pid_files(tmp_path: Path) -> Iterator[None]:
         path.unlink()
 
 
+@pytest.mark.slow  # make test: pods under dag.test (tests/pods) and in deferrable mode under these services
 def test_pod_steps_in_sync_mode_run_under_the_real_scheduler_and_match_the_local_run(
     rest: AirflowRestClient, pod_cluster: PodCluster, tmp_path: Path
 ) -> None:
