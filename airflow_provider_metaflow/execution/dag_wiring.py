@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_provider_metaflow.task_group import MetaflowTaskGroup, flow_group_of
+from airflow_provider_metaflow.task_group import flow_group_of, step_task_id
 from metaflow_extensions.airflow_provider_metaflow.plugins.wiring import DagWiring, TaskWiring
 
 _MISSING = object()
@@ -21,18 +21,18 @@ _MISSING = object()
 def dag_wiring(operator: Any) -> DagWiring:
     """Every step task of `operator`'s flow instance (the same flow, the same flow group) in its DAG."""
     dag = operator.get_dag()
-    flow, group = operator.flow.name, _flow_group(operator)
+    flow, group = operator.flow.name, flow_group_of(operator)
     tasks = dag.task_dict
     mine = [
         task
         for task in tasks.values()
-        if _is_step_task(task) and _argument(task, "flow").name == flow and _flow_group(task) == group
+        if _is_step_task(task) and _argument(task, "flow").name == flow and flow_group_of(task) == group
     ]
     ancestors = _Ancestors(tasks)
     return DagWiring(
         dag_id=str(dag.dag_id),
         flow=flow,
-        tasks=[_task_wiring(task, group, ancestors) for task in mine],
+        tasks=[_task_wiring(task, ancestors) for task in mine],
         splits_tasks={
             task_id: str(task.foreach)
             for task_id, task in tasks.items()
@@ -41,13 +41,13 @@ def dag_wiring(operator: Any) -> DagWiring:
     )
 
 
-def _task_wiring(task: Any, group: Any, ancestors: _Ancestors) -> TaskWiring:
+def _task_wiring(task: Any, ancestors: _Ancestors) -> TaskWiring:
     step = str(_argument(task, "step"))
     mapped_over, mapped_from = _mapping(task)
     return TaskWiring(
         task_id=task.task_id,
         step=step,
-        step_task_id=_step_task_id(step, group),
+        step_task_id=step_task_id(task, step),
         inputs=[str(name) for name in _argument(task, "inputs", ())],
         foreach=_argument(task, "foreach", None),
         join_of=_argument(task, "join_of", None),
@@ -77,18 +77,6 @@ def _argument(task: Any, name: str, default: Any = _MISSING) -> Any:
 def _is_step_task(task: Any) -> bool:
     flow = _argument(task, "flow", None)
     return isinstance(_argument(task, "step", None), str) and isinstance(getattr(flow, "name", None), str)
-
-
-def _flow_group(task: Any) -> MetaflowTaskGroup | None:
-    """The MetaflowTaskGroup a flow instance lives in (None for a flow laid out in the DAG itself);
-    mapped tasks know their group too."""
-    return flow_group_of(task)
-
-
-def _step_task_id(step: str, group: Any) -> str:
-    """The task id the provider looks a step's task up by: the step's name, in its flow group."""
-    child_id = getattr(group, "child_id", None)
-    return str(child_id(step)) if callable(child_id) else step
 
 
 def _mapping(task: Any) -> tuple[str | None, str | None]:
