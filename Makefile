@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export AWS_EC2_METADATA_DISABLED := true
 
 .PHONY: install system-deps demo test test-all test-matrix lint typecheck unit compat benchmark clean \
-	local-airflow local-airflow-status local-airflow-stop
+	local-airflow local-airflow-status local-airflow-stop screenshots
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,14 @@ local-airflow-status: install
 	$(call local_airflow,status)
 local-airflow-stop: install
 	$(call local_airflow,stop)
+
+# The pictures in docs/images: a local Airflow in a temporary folder, the example flow deployed and
+# run, its pages taken with headless Chromium (Debian's chromium package). Not part of make test.
+screenshots: install
+	@command -v chromium >/dev/null 2>&1 || apt-get install -y -q chromium >/dev/null \
+		|| (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c requirements/constraints.txt -e ".[dev,docs]"
+	$(BIN)/python docs/screenshots/take_screenshots.py
 
 lint: install
 	$(BIN)/ruff check airflow_provider_metaflow metaflow_extensions example_dags tests benchmarks
