@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ from typing import Any
 ENV_HOME = "METAFLOW_AIRFLOW_LOCAL_HOME"
 DEFAULT_HOME = Path("~/.airflow-provider-metaflow/local")
 USERNAME = "admin"
+_AIRFLOW_PREFIXES = ("AIRFLOW_", "_AIRFLOW_", "AIRFLOW__")
 PARALLELISM = 4  # tasks at once: enough to see a foreach fan out, little enough for a laptop
 STOP_GRACE_SECONDS = 15.0
 
@@ -64,6 +66,11 @@ class LocalAirflow:
     def passwords_file(self) -> Path:
         return self.airflow_home / "passwords.json"
 
+    @property
+    def services_env_file(self) -> Path:
+        """The Airflow settings the services run with (their secrets too: readable by the owner only)."""
+        return self.airflow_home / "services-env.json"
+
     def metaflow_env(self) -> dict[str, str]:
         """What the steps run with, and what a Metaflow client needs to read their runs."""
         return {
@@ -77,6 +84,31 @@ class LocalAirflow:
             return dict(json.loads(self.state_file.read_text()))
         except FileNotFoundError:
             return None
+
+    def reserialize(self) -> None:
+        """Parse the DAGs folder now and store what it defines (`airflow dags reserialize` with the
+        services' settings): a new DAG file is listed at once, not at the next folder scan."""
+        settings = json.loads(self.services_env_file.read_text())
+        env = {key: value for key, value in os.environ.items() if not key.startswith(_AIRFLOW_PREFIXES)}
+        for attempt in range(3):
+            completed = subprocess.run(  # noqa: S603 - argv list
+                [sys.executable, "-m", "airflow", "dags", "reserialize"],
+                cwd=self.airflow_home,
+                env={**env, **settings},
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+            # SQLite reports a UNIQUE failure when the dag-processor inserted the same new DAG at
+            # the same moment; the next pass finds the row and updates it.
+            raced = "UNIQUE constraint failed" in completed.stderr
+            if completed.returncode == 0 or not raced or attempt == 2:
+                break
+            time.sleep(1.0)
+        if completed.returncode != 0:
+            raise RuntimeError(f"`airflow dags reserialize` failed:\n{completed.stderr[-4000:]}")
 
     def password(self) -> str | None:
         try:
@@ -131,6 +163,10 @@ def start(local: LocalAirflow, parallelism: int = PARALLELISM) -> dict[str, Any]
         "processes": {name: [pid, psutil.Process(pid).create_time()] for name, pid in pids.items()},
         "logs": str(services.log_folder),
     }
+    settings = {key: value for key, value in services.env.items() if key.startswith(_AIRFLOW_PREFIXES)}
+    descriptor = os.open(local.services_env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        json.dump(settings, handle)
     local.state_file.write_text(json.dumps(state, indent=2))
     return state
 

@@ -8,16 +8,39 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_metaflow.pod_plan import PodPlan
 
-PLAN_SCHEMA_VERSION = 3
+PLAN_SCHEMA_VERSION = 4
 # Asset URI schemes: `metaflow://[PROJECT/BRANCH/]FLOW` for a flow's successful runs (the end
 # step's outlet, read back by the operators), `metaflow-event://NAME` for @trigger events.
 FLOW_ASSET_SCHEME = "metaflow"
 EVENT_ASSET_SCHEME = "metaflow-event"
+
+# A deployed DAG's tags: every DAG `airflow create` writes has DAG_TAG; the others say which flow
+# (and @project branch) it runs, so a deployment can be found again from Airflow's API alone.
+DAG_TAG = "metaflow"
+DAG_TAG_FIELDS = ("flow", "project", "branch")
+_AIRFLOW_TAG_MAX = 100  # Airflow's limit on a tag's length
+
+
+def deployment_tags(flow_name: str, project: str | None, branch: str | None) -> tuple[str, ...]:
+    values = {"flow": flow_name, "project": project, "branch": branch}
+    tags = [f"{DAG_TAG}_{name}:{value}" for name, value in values.items() if value]
+    return (DAG_TAG, *(tag for tag in tags if len(tag) <= _AIRFLOW_TAG_MAX))
+
+
+def read_deployment_tags(tags: Sequence[str]) -> dict[str, str]:
+    """{"flow": ..., "project": ..., "branch": ...} from a DAG's tags (fields it lacks left out)."""
+    found = {}
+    for tag in tags:
+        name, _, value = tag.partition(":")
+        if name.startswith(f"{DAG_TAG}_") and name[len(DAG_TAG) + 1 :] in DAG_TAG_FIELDS and value:
+            found[name[len(DAG_TAG) + 1 :]] = value
+    return found
 
 
 @dataclass(frozen=True)
@@ -134,6 +157,7 @@ class FlowPlan:
     schedule_timezone: str | None = None  # IANA name; None means UTC
     description: str | None = None
     tags: tuple[str, ...] = ()
+    dag_tags: tuple[str, ...] = (DAG_TAG,)
     namespace: str | None = None
     max_active_tasks: int | None = None
     dagrun_timeout_seconds: int | None = None
@@ -189,6 +213,7 @@ class FlowPlan:
             code_package=CodePackage(**package) if package is not None else None,
             parameters=parameters,
             tags=tuple(data.pop("tags")),
+            dag_tags=tuple(data.pop("dag_tags")),
             configs=configs,
             top_level_options=tuple(data.pop("top_level_options")),
             exit_hooks_on_success=tuple(data.pop("exit_hooks_on_success")),

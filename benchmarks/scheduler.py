@@ -8,9 +8,12 @@ timed as a generated DAG, as a DAG of no-op PythonOperators of the same shape un
 scheduler (Airflow's floor), and as `python flow.py run --max-workers PARALLELISM`. The step
 process's own duration comes from the operator's log line ("... ended with exit code 0 after X s"),
 fetched over REST, so the overhead beyond the step process excludes Metaflow's own work.
-Timings are printed, never asserted.
+Then it deploys a 3-step flow with `airflow create` (no FILE) into a local Airflow of its own
+(`airflow-metaflow-local`'s setup, in a temporary folder) and times how long after `create`
+returns the `start` task runs, and a triggered run from trigger to finish, against `python
+flow.py run`. Timings are printed, never asserted.
 
-    python benchmarks/scheduler.py [--repeats 3] [--steps 10] [--width 50] [--parallelism 4]
+    python benchmarks/scheduler.py [--repeats 3] [--steps 10] [--width 50] [--parallelism 4] [--no-deploy]
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ from pathlib import Path
 
 from common import bench_environment, compile_flow, environment_line, linear_flow_source, print_table
 
+from airflow_provider_metaflow.local_airflow import USERNAME, LocalAirflow
+from airflow_provider_metaflow.local_airflow import start as start_local_airflow
+from airflow_provider_metaflow.local_airflow import stop as stop_local_airflow
+from airflow_provider_metaflow.testing.rest import AirflowRestClient, fetch_token
 from airflow_provider_metaflow.testing.services import AirflowServices, ServicesConfig
 
 STEP_TIME = re.compile(r"ended with exit code 0 after ([0-9.]+) s")
@@ -185,12 +192,73 @@ def time_local_runs(
     return times, cpu
 
 
+def deploy_latencies(parallelism: int, repeats: int) -> list[str]:
+    """One table row: a 3-step flow deployed with `create` (no FILE) into a new local Airflow, then
+    triggered at once, `repeats` times, each under a new DAG id (a new DAG's registration)."""
+    with tempfile.TemporaryDirectory(prefix="deploy-bench-") as tmp:
+        root = Path(tmp)
+        local = LocalAirflow.at(root / "local")
+        project = root / "project"
+        project.mkdir()
+        flow_file = project / "bench_deploy_flow.py"
+        flow_file.write_text(linear_flow_source("BenchDeployFlow", 3))
+        env = {
+            **bench_environment(root, local.dags_folder),
+            **local.metaflow_env(),
+            "METAFLOW_AIRFLOW_LOCAL_HOME": str(local.home),
+        }
+        env.pop("METAFLOW_AIRFLOW_API_URL", None)
+        state = start_local_airflow(local, parallelism)
+        creates, to_first_task, to_finish = [], [], []
+        try:
+            url = state["url"]
+            with AirflowRestClient(url, token=fetch_token(url, USERNAME, local.password())) as rest:
+                for index in range(repeats):
+                    dag_id = f"bench_deploy_{index}"
+                    began = time.time()
+                    command = [
+                        sys.executable,
+                        str(flow_file),
+                        "--quiet",
+                        "airflow",
+                        "--name",
+                        dag_id,
+                        "create",
+                    ]
+                    subprocess.run(command, cwd=project, env=env, check=True, capture_output=True)
+                    created = time.time()
+                    creates.append(created - began)
+                    run_id = rest.trigger_dag_run(dag_id)
+                    run = rest.wait_for_dag_run(dag_id, run_id, timeout=600)
+                    if run.state != "success" or run.end_date is None:
+                        sys.exit(f"{dag_id} run {run_id} ended {run.state}")
+                    (start,) = rest.task_instances(dag_id, run_id, task_id="start")
+                    assert start.start_date is not None
+                    to_first_task.append(start.start_date.timestamp() - created)
+                    to_finish.append(run.end_date.timestamp() - created)
+        finally:
+            stop_local_airflow(local)
+        local_runs, _ = time_local_runs(flow_file, env, parallelism, repeats)
+    create_s, first_s, finish_s, run_s = (
+        statistics.median(t) for t in (creates, to_first_task, to_finish, local_runs)
+    )
+    return [
+        "linear, 3 steps",
+        f"{create_s:.1f}",
+        f"{first_s:.1f}",
+        f"{finish_s:.1f}",
+        f"{run_s:.1f}",
+        f"{finish_s / run_s:.2f}x",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--width", type=int, default=50)
     parser.add_argument("--parallelism", type=int, default=4)
+    parser.add_argument("--no-deploy", action="store_true", help="leave out the deploy-latency table")
     parser.add_argument(
         "--airflow-config",
         action="append",
@@ -323,6 +391,28 @@ def main() -> None:
         print(f"  - {line}")
     if args.airflow_config:
         print("Airflow settings given: " + ", ".join(args.airflow_config))
+    if not args.no_deploy:
+        print()
+        print_table(
+            [
+                "flow",
+                "create s",
+                "create -> start task s",
+                "create -> run finished s",
+                "flow.py run s",
+                "vs run",
+            ],
+            [deploy_latencies(args.parallelism, args.repeats)],
+        )
+        print()
+        print(
+            f"Medians of {args.repeats} deploys, each a new DAG id, into a local Airflow "
+            "(`airflow-metaflow-local`'s setup, parallelism as above). 'create s': `python flow.py "
+            "airflow create` with no FILE, start to return, registration included (`airflow dags "
+            "reserialize`). The DAG is triggered through the REST API as soon as create returns; "
+            "'create -> start task' is until the start task instance began, 'create -> run finished' "
+            "until the DAG run ended. `python flow.py run` is timed as a whole command."
+        )
     print(environment_line(began))
 
 

@@ -30,7 +30,7 @@ with DAG(
         'min_votes': Param(1000, type='integer', description='Ignore movies with fewer votes.'),
         'rating_scale': Param(10.0, type='number', description='Report ratings out of this.'),
     },
-    tags=['metaflow'],
+    tags=['metaflow', 'metaflow_flow:MovieStatsFlow'],
     max_active_tasks=100,
 ) as dag:
     start = MetaflowStepOperator(

@@ -19,6 +19,7 @@ from airflow_provider_metaflow.version_compat import core_timetable, get_dagbag_
 # Refused, or (with @kubernetes) compiled only against a remote datastore: tests/pods.
 REFUSED_FLOWS = {
     "unsupported_flow.py",
+    "parallel_gang_flow.py",
     "scheduled_required_flow.py",
     "pod_retry_timeout_flow.py",
     "pod_xcom_flow.py",
@@ -39,12 +40,17 @@ def _load(dag_file: Path) -> Any:
 @pytest.mark.parametrize("flow_name", FLOWS)
 def test_generated_dag_loads_in_a_real_dagbag(flow_name: str, flow_copy: Any, tmp_path: Path) -> None:
     dag_file = tmp_path / "dags" / "flow_dag.py"
-    create_dag(flow_copy(flow_name), dag_file)
+    flow_file = flow_copy(flow_name)
+    create_dag(flow_file, dag_file)
 
     dag = _load(dag_file)
 
     assert "start" in dag.task_dict and "end" in dag.task_dict
-    assert dag.tags == {"metaflow"}
+    # The tags a deployment is found again by: the flow, and a @project flow's project and branch.
+    fields = dict(tag.split(":", 1) for tag in dag.tags - {"metaflow"})
+    assert "metaflow" in dag.tags and f"class {fields.pop('metaflow_flow')}(" in flow_file.read_text()
+    expected = {"metaflow_project", "metaflow_branch"} if "@project" in flow_file.read_text() else set()
+    assert set(fields) == expected
 
 
 @pytest.mark.compat

@@ -216,3 +216,20 @@ def test_a_refused_option_is_reported_with_the_flows_own_problems(flow_copy: Any
     )
 
     assert "5 problems" in message and "option --max-workers: is 0" in message
+
+
+def test_the_deployer_refuses_what_create_cannot_compile_as_not_supported(
+    flow_copy: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Metaflow's generic deployer suites look for "not supported". Nothing is written into the
+    DAGs folder, and the deployment (nothing listens there) is never asked."""
+    from metaflow import Deployer
+
+    dags = tmp_path / "dags"
+    monkeypatch.setenv("METAFLOW_AIRFLOW_API_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("METAFLOW_AIRFLOW_DAGS_FOLDER", str(dags))
+    with pytest.raises(RuntimeError) as failure:
+        Deployer(str(flow_copy("parallel_gang_flow.py")), show_output=False).airflow().create()
+    assert "not supported" in str(failure.value)
+    assert "@parallel" in str(failure.value)
+    assert not dags.exists()

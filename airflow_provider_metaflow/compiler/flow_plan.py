@@ -14,7 +14,7 @@ from airflow_provider_metaflow.compiler.parameters import config_values, paramet
 from airflow_provider_metaflow.compiler.schedule import Schedule, schedule_from_attributes
 from airflow_provider_metaflow.compiler.steps import step_settings
 from airflow_provider_metaflow.compiler.task_ids import task_id_problems
-from airflow_provider_metaflow.plan import EventTrigger, FlowPlan, StepPlan, UpstreamFlow
+from airflow_provider_metaflow.plan import EventTrigger, FlowPlan, StepPlan, UpstreamFlow, deployment_tags
 from metaflow_extensions.airflow_provider_metaflow.plugins.wiring import (
     StepWiring,
     expected_wiring,
@@ -97,6 +97,7 @@ def build_plan(
         schedule_timezone=schedule.timezone if schedule else None,
         description=graph.doc or None,
         tags=tuple(options.tags),
+        dag_tags=deployment_tags(graph.name, project, branch),
         namespace=options.namespace,
         max_active_tasks=options.max_workers,
         dagrun_timeout_seconds=options.workflow_timeout,

@@ -192,7 +192,7 @@ def _dag_open(plan: FlowPlan) -> str:
     if plan.parameters:
         params = "".join(f"        {p.name!r}: {_param(p)},\n" for p in plan.parameters)
         args.append("params={\n" + params + "    }")
-    args.append("tags=['metaflow']")
+    args.append(f"tags={list(plan.dag_tags)!r}")
     if plan.max_active_tasks is not None:
         args.append(f"max_active_tasks={plan.max_active_tasks}")
     if plan.dagrun_timeout_seconds is not None:

@@ -19,7 +19,11 @@ from typing import Any
 
 from airflow_provider_metaflow.execution.run_triggers import event_parameter_values
 from airflow_provider_metaflow.flow import MetaflowFlow
-from metaflow_extensions.airflow_provider_metaflow.plugins.contract import PARAMETERS_TASK_ID, RunParameters
+from metaflow_extensions.airflow_provider_metaflow.plugins.contract import (
+    PARAMETERS_TASK_ID,
+    RESUME_CONF_KEY,
+    RunParameters,
+)
 
 
 def run_parameters(
@@ -34,6 +38,7 @@ def run_parameters(
     (not read at all `in_group`). Every name given is passed on, so one that is not a
     Parameter is refused by name."""
     params = {} if in_group else {**(context.get("params") or {}), **event_parameter_values(flow, context)}
+    params.pop(RESUME_CONF_KEY, None)  # a resume's request, not a Parameter
     given = dict(given or {})
     values = {
         **parameter_values(flow, params),

@@ -29,6 +29,7 @@ from airflow_provider_metaflow.execution.environment import (
 )
 from airflow_provider_metaflow.execution.flow_run import locate_flow_run
 from airflow_provider_metaflow.execution.parameters import run_parameters
+from airflow_provider_metaflow.execution.resume import origin_task_to_clone, resume_request
 from airflow_provider_metaflow.execution.run_triggers import announce_run, upstream_runs
 from airflow_provider_metaflow.execution.upstream import XCOM_NEXT_STEPS_KEY, XCOM_PATHSPEC_KEY, Upstream
 from airflow_provider_metaflow.flow import MetaflowFlow
@@ -104,6 +105,8 @@ class StepTry:
         self.inputs = StepInputs(operator.inputs, operator.foreach, operator.join_of)
         self.upstream = Upstream(self.ti, partial(step_task_id, operator))
         self.xcom_artifacts = xcom.request(operator.xcom_artifacts, operator.xcom_artifact_max_bytes)
+        # A resume names the run it resumes in the DAG run's conf; a TaskGroup's flow is not resumed.
+        self.resume = resume_request(context) if flow_group_of(operator) is None else None
         self._backend: StepBackend | None = None
         self._killed = False
 
@@ -181,11 +184,16 @@ class StepTry:
         return self._backend
 
     def launch(
-        self, task_id: str, attempt: AttemptPlan, paths: Sequence[str], split_index: int | None
+        self,
+        task_id: str,
+        attempt: AttemptPlan,
+        paths: Sequence[str],
+        split_index: int | None,
+        clone_of: str | None = None,
     ) -> StepLaunch:
         """Metaflow's command line for one task, the variables it needs, and its small files
         (Parameters for `init`, Config values, a long input-path list), as the backend's host
-        names them."""
+        names them. `clone_of`: the origin task (RUN/step/task) a resume clones this one from."""
         host = self.backend.host
         files: dict[str, str] = {}
         compressed = compress_input_paths(paths)
@@ -222,6 +230,8 @@ class StepTry:
             env[contract.ENV_RUN_PARAMETERS_FILE] = os.path.join(host.files_dir, "parameters.json")
         if self.xcom_artifacts is not None:
             env[contract.ENV_XCOM_ARTIFACTS] = self.xcom_artifacts.to_json()
+        if clone_of is not None:
+            env[contract.ENV_CLONE] = clone_of
         flow_command = FlowCommand(
             host.python,
             host.flow_file,
@@ -241,6 +251,8 @@ class StepTry:
             max_user_code_retries=attempt.max_user_code_retries,
             tags=self.tags,
             namespace=self.flow.namespace,
+            clone_run_id=self.resume.origin_run_id if self.resume else None,
+            clone_only=clone_of,
         )
         argv = step_command(flow_command, invocation)
         # The DAG's own `env` may be templated from Airflow Variables: kept with the secrets.
@@ -250,8 +262,25 @@ class StepTry:
     def run_task(
         self, task_id: str, attempt: AttemptPlan, paths: Sequence[str], split_index: int | None
     ) -> contract.TaskResult:
-        """Run one Metaflow task on the backend and return what it reported."""
-        launch = self.launch(task_id, attempt, paths, split_index)
+        """Run one Metaflow task on the backend (in a resume, clone it if the origin run's task
+        succeeded) and return what it reported."""
+        clone_of = None
+        if self.resume is not None:
+            clone_of = origin_task_to_clone(
+                self.resume,
+                self.flow.name,
+                self.operator.step,
+                task_id,
+                self.flow.interpreter(),
+                self.worker_environment(),
+                self.flow_dir if os.path.isdir(self.flow_dir) else os.getcwd(),
+            )
+            self.log.info(
+                "Resuming Metaflow run %s: %s",
+                self.resume.origin_run_id,
+                f"cloning {clone_of}" if clone_of else "running",
+            )
+        launch = self.launch(task_id, attempt, paths, split_index, clone_of)
         self.log.info("Metaflow task %s, attempt %d", launch.pathspec, attempt.attempt)
         self.log.info("Running %s", " ".join(launch.argv))  # Parameter values go to a file, not argv
         try:

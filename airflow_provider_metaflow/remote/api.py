@@ -16,6 +16,17 @@ class AirflowApiFailed(RuntimeError):
 
 
 @dataclass(frozen=True)
+class DagDetails:
+    dag_id: str
+    fileloc: str | None
+    file_token: str | None
+    last_parsed_time: str | None
+    is_paused: bool
+    tags: tuple[str, ...]
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class DagRunState:
     run_id: str
     state: str
@@ -106,10 +117,54 @@ class AirflowApi:
         )
         return _state(run)
 
+    def dag_details(self, dag_id: str) -> DagDetails | None:
+        """The DAG as the deployment last parsed it, or None when it lists no such DAG."""
+        try:
+            details = self._client.DAGApi(self._api).get_dag_details(dag_id)
+        except self._client.ApiException as error:
+            if error.status == 404:
+                return None
+            raise AirflowApiFailed(f"Reading DAG {dag_id}: HTTP {error.status}: {error.body}") from None
+        return DagDetails(
+            dag_id=str(details.dag_id),
+            fileloc=str(details.fileloc) if details.fileloc else None,
+            file_token=str(details.file_token) if details.file_token else None,
+            last_parsed_time=details.last_parsed_time.isoformat() if details.last_parsed_time else None,
+            is_paused=bool(details.is_paused),
+            tags=tuple(sorted(tag.name for tag in details.tags or ())),
+            params=dict(details.params or {}),
+        )
+
     def dag_file(self, dag_id: str) -> str | None:
         """Where the deployment read the DAG from (its fileloc)."""
-        details = self._call(f"Reading DAG {dag_id}", self._client.DAGApi(self._api).get_dag_details, dag_id)
-        return str(details.fileloc) if details.fileloc else None
+        details = self.dag_details(dag_id)
+        return details.fileloc if details else None
+
+    def dag_ids(self, tag: str) -> list[str]:
+        """Every DAG id with this tag."""
+        found: list[str] = []
+        while True:
+            dags = self._client.DAGApi(self._api).get_dags
+            page = self._call("Listing DAGs", dags, tags=[tag], offset=len(found), limit=100)
+            found += [str(dag.dag_id) for dag in page.dags]
+            if not page.dags or len(found) >= page.total_entries:
+                return found
+
+    def reparse(self, file_token: str) -> None:
+        """Ask the dag-processor to parse this DAG's file now, ahead of its folder scan."""
+        self._call("Requesting a parse", self._client.DAGParsingApi(self._api).reparse_dag_file, file_token)
+
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        body = self._client.DAGPatchBody(is_paused=paused)
+        self._call(f"Pausing DAG {dag_id}", self._client.DAGApi(self._api).patch_dag, dag_id, body)
+
+    def import_error(self, fileloc: str) -> str | None:
+        """The stack trace of the deployment's import error for this file, if it has one."""
+        answer = self._call("Reading import errors", self._client.ImportErrorApi(self._api).get_import_errors)
+        for error in answer.import_errors:
+            if error.filename and (fileloc.endswith(error.filename) or error.filename.endswith(fileloc)):
+                return str(error.stack_trace)
+        return None
 
     def delete_dag(self, dag_id: str) -> None:
         self._call(f"Deleting DAG {dag_id}", self._client.DAGApi(self._api).delete_dag, dag_id)

@@ -30,6 +30,7 @@ class AirflowDeployment:
     token: str | None = None
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    local_home: str | None = None  # the local Airflow's folder, when that is the deployment
 
     def __repr__(self) -> str:  # never show a credential, even in a traceback
         return f"AirflowDeployment(api_url={self.api_url!r}, dags_folder={self.dags_folder!r})"
@@ -59,4 +60,5 @@ def resolve_deployment(values: Mapping[str, str | None]) -> AirflowDeployment:
         dags_folder=values.get(DAGS_FOLDER) or str(local.dags_folder),
         username=USERNAME,
         password=local.password(),
+        local_home=str(local.home),
     )

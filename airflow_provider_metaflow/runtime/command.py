@@ -27,6 +27,10 @@ class StepInvocation:
     max_user_code_retries: int = 0
     tags: Sequence[str] = ()
     namespace: str | None = None
+    # A resume: the run it resumes (Metaflow's current.origin_run_id), and the origin task this
+    # task is cloned from instead of running (RUN/step/task), if any.
+    clone_run_id: str | None = None
+    clone_only: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,4 +79,8 @@ def step_command(flow: FlowCommand, invocation: StepInvocation) -> list[str]:
         argv += ["--tag", tag]
     if invocation.namespace is not None:
         argv += ["--namespace", invocation.namespace]
+    if invocation.clone_run_id is not None:
+        argv += ["--clone-run-id", invocation.clone_run_id]
+    if invocation.clone_only is not None:
+        argv += ["--clone-only", invocation.clone_only]
     return argv

@@ -27,11 +27,11 @@ from run_compare import differences, failure_reasons, summarize
 from airflow_provider_metaflow.testing import TestEnvironment, create_dag, run_dag, run_flow_locally
 
 FULL = os.environ.get("FLOW_MATRIX", "") == "full"
-# make test runs the fast cases no named test of tests/test_flow_shapes.py covers (make test-all
-# runs every fast case), and two of them as TaskGroups: a nested foreach under a switch, a loop in
-# a foreach.
-MAKE_TEST_CASES = {"foreach-in-switch-in-foreach", "skip-to-merge-in-foreach", "custom-start-end-skip-to-end"}
-MAKE_TEST_GROUPS = {"foreach-in-switch-in-foreach", "loop-in-foreach"}
+# make test runs two fast cases no named test of tests/test_flow_shapes.py covers (make test-all
+# runs every fast case), and one as a TaskGroup: a loop in a foreach (tests/test_task_group.py
+# runs the other shapes as groups).
+MAKE_TEST_CASES = {"foreach-in-switch-in-foreach", "custom-start-end-skip-to-end"}
+MAKE_TEST_GROUPS = {"loop-in-foreach"}
 
 
 def _cases(specs: list[GraphSpec], in_make_test: set[str]) -> list[Any]:

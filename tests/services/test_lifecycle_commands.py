@@ -84,6 +84,7 @@ def test_trigger_status_and_list_runs_of_a_deployed_flow(
     assert [line.split()[0] for line in listed.stdout.splitlines()] == [run_id]
 
 
+@pytest.mark.slow  # the Deployer's terminate and delete run these commands (test_deployer.py)
 def test_terminate_stops_the_step_processes_and_delete_removes_the_dag(
     airflow_services: AirflowServices, deployed: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -91,3 +91,19 @@ def test_configs_are_read_from_a_local_config_file_by_every_command() -> None:
 def test_config_file_holds_metaflows_value_and_plain_flag() -> None:
     content = config_file_content({"cfg": '[{"a": "{{ x }}"}, false]'})
     assert json.loads(content) == {"user_configs": {"cfg": [{"a": "{{ x }}"}, False]}}
+
+
+def test_a_resumed_task_names_the_origin_run_and_a_clone_its_origin_task() -> None:
+    resumed = StepInvocation(step="join", run_id="airflow-2", task_id="t", clone_run_id="airflow-1")
+    argv = step_command(FLOW, resumed)
+    assert argv[argv.index("--clone-run-id") + 1] == "airflow-1" and "--clone-only" not in argv
+    clone = StepInvocation(
+        step="body",
+        run_id="airflow-2",
+        task_id="t-0",
+        clone_run_id="airflow-1",
+        clone_only="airflow-1/body/t-0",
+    )
+    argv = step_command(FLOW, clone)
+    assert argv[argv.index("--clone-only") + 1] == "airflow-1/body/t-0"
+    assert step_command(FLOW, StepInvocation(step="s", run_id="r", task_id="t")).count("--clone-run-id") == 0

@@ -23,6 +23,9 @@ ADAPTERS = {
     f"{EXTENSION}.metaflow_adapter",
     f"{EXTENSION}.metaflow_deploy_adapter",
     f"{PROVIDER}.sensors.metaflow_client",
+    # Metaflow's Deployer API is extended by subclassing its runner classes.
+    f"{EXTENSION}.airflow_deployer",
+    f"{EXTENSION}.airflow_deployer_objects",
 }
 
 
@@ -100,14 +103,14 @@ def test_the_provider_imports_only_the_contract_and_the_wiring_rule_from_the_ext
             assert not other, f"{module} imports {other} of the extension"
 
 
-def test_only_the_extensions_cli_imports_the_provider() -> None:
+def test_only_the_extensions_cli_and_deployer_import_the_provider() -> None:
     importers = {
         module
         for module in MODULES
         if module.startswith("metaflow_extensions")
         and any(name.startswith(PROVIDER) for name in _imports(module))
     }
-    assert importers == {f"{EXTENSION}.airflow_cli"}
+    assert importers == {f"{EXTENSION}.airflow_cli", f"{EXTENSION}.airflow_deployer_objects"}
 
 
 def test_what_a_pod_loads_from_source_and_the_shared_modules_import_only_the_standard_library() -> None:

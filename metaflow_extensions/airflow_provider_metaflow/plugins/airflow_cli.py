@@ -26,6 +26,12 @@ class AirflowCompileError(MetaflowException):
     headline = "Cannot compile this flow for Airflow"
 
 
+class AirflowNotSupported(AirflowCompileError):
+    """What the flow asks for has no Airflow form (the words Metaflow's deployers use)."""
+
+    headline = "What this flow asks for is not supported on Airflow"
+
+
 @click.group()
 def cli() -> None:
     pass
@@ -49,8 +55,12 @@ def airflow(obj: Any, name: str | None = None) -> None:
         )
 
 
-@airflow.command(help="Compile a new version of this flow to an Airflow DAG file.")
-@click.argument("file", required=True)
+@airflow.command(
+    help="Compile a new version of this flow to an Airflow DAG file. With no FILE, deploy it: "
+    "write the DAG (and the flow file) into the configured deployment's DAGs folder and have "
+    "Airflow list it at once."
+)
+@click.argument("file", required=False)
 @click.option(
     "--authorize",
     default=None,
@@ -129,10 +139,16 @@ def airflow(obj: Any, name: str | None = None) -> None:
     help="Write a module with a factory function that adds the flow to DAGs you write yourself, "
     "as a TaskGroup, instead of a DAG of its own.",
 )
+@click.option(
+    "--deployer-attribute-file",
+    default=None,
+    hidden=True,
+    help="Write the deployment's name, flow and metadata here (Metaflow's Deployer API).",
+)
 @click.pass_obj
 def create(
     obj: Any,
-    file: str,
+    file: str | None = None,
     authorize: str | None = None,
     generate_new_token: bool = False,
     given_token: str | None = None,
@@ -145,17 +161,21 @@ def create(
     metaflow_conn_id: str | None = None,
     deferrable: bool = False,
     task_group: bool = False,
+    deployer_attribute_file: str | None = None,
 ) -> None:
     from airflow_provider_metaflow.compiler.create import plan_flow, render_checked, write_atomically
     from airflow_provider_metaflow.compiler.errors import FlowCompileError
     from airflow_provider_metaflow.compiler.flow_plan import DeployOptions
 
-    if not file.endswith(".py"):
-        raise AirflowCompileError(f"DAG file {file!r} must end in .py for Airflow to load it.")
     flow_file = os.path.abspath(inspect.getfile(type(obj.flow)))
-    if os.path.abspath(file) == flow_file:
-        raise AirflowCompileError("The DAG file cannot be the flow file itself; name another .py file.")
     identity: DagIdentity = obj.dag_identity
+    target = _deploy_target(obj, task_group) if file is None else None
+    if target is not None:
+        file, deployed_flow_file = str(target.files.dag_file), str(target.files.flow_file)
+    else:
+        assert file is not None
+        _check_dag_file(file, flow_file)
+        deployed_flow_file = flow_file
     if task_group:
         _check_group_options(max_workers, workflow_timeout, is_paused_upon_creation)
     elif max_workers is None:
@@ -177,22 +197,113 @@ def create(
         deployed=lambda dag_id: is_deployed(obj.flow_datastore, dag_id),
     )
     try:
-        plan = plan_flow(obj.flow, obj.graph, flow_file, options, adapter)
+        plan = plan_flow(obj.flow, obj.graph, deployed_flow_file, options, adapter)
     except FlowCompileError as error:
-        raise AirflowCompileError(str(error)) from None
+        raise AirflowNotSupported(str(error)) from None
     # Only a flow that compiles may claim or renew a production token.
     token = resolve_token(obj, identity, authorize, given_token, generate_new_token)
     plan = dataclasses.replace(plan, production_token=token, code_package=_code_package(obj, plan))
-    write_atomically(file, render_checked(plan, file, task_group=task_group))
+    source = render_checked(plan, file, task_group=task_group)
+    if target is not None:
+        _deploy(obj, target, source, paused=is_paused_upon_creation)
+    else:
+        write_atomically(file, source)
+    if deployer_attribute_file:
+        _write_deployer_attributes(obj, deployer_attribute_file, plan.dag_id, token)
     if task_group:
         _echo_task_group(obj, plan, file)
         return
     obj.echo(f"Deployed *{plan.flow_name}* as Airflow DAG *{plan.dag_id}* in *{file}*.", bold=True)
+    if target is not None:
+        obj.echo(f"Airflow at {target.deployment.api_url} lists it. Run it with `airflow trigger`.")
+        return
     obj.echo(
         "Put this file in your Airflow dags folder (next to the flow file at the relative path it "
         "names), with airflow-provider-metaflow installed on the workers; Airflow picks it up on "
         "its next parse. Trigger it with `airflow dags trigger " + plan.dag_id + "`."
     )
+
+
+def _check_dag_file(file: str, flow_file: str) -> None:
+    if not file.endswith(".py"):
+        raise AirflowCompileError(f"DAG file {file!r} must end in .py for Airflow to load it.")
+    if os.path.abspath(file) == flow_file:
+        raise AirflowCompileError("The DAG file cannot be the flow file itself; name another .py file.")
+
+
+@dataclasses.dataclass(frozen=True)
+class _DeployTarget:
+    deployment: Any  # remote.settings.AirflowDeployment
+    files: Any  # remote.deploy.DeployedFiles
+
+
+def _deploy_target(obj: Any, task_group: bool) -> _DeployTarget:
+    """Where `create` with no FILE writes: the configured deployment's DAGs folder. Checked before
+    anything is compiled or written; the deployment itself is asked only once the flow compiled."""
+    from airflow_provider_metaflow.compiler.render import GENERATED_HEADER
+    from airflow_provider_metaflow.remote.deploy import deployed_files
+    from airflow_provider_metaflow.remote.settings import DAGS_FOLDER
+
+    if task_group:
+        raise AirflowCompileError(
+            "--task-group writes a module for DAGs you write yourself: name the file "
+            "(create --task-group FILE)."
+        )
+    deployment = _deployment()
+    folder = deployment.dags_folder
+    if not folder:
+        raise AirflowCompileError(
+            f"Deploying to {deployment.api_url} needs its DAGs folder as this machine sees it: set "
+            f"METAFLOW_{DAGS_FOLDER}, or name a DAG file (create FILE) and copy it there yourself."
+        )
+    flow_file = inspect.getfile(type(obj.flow))
+    files = deployed_files(folder, obj.dag_identity.dag_id, flow_file)
+    if files.dag_file.exists():
+        with open(files.dag_file, encoding="utf-8") as handle:
+            if handle.read(len(GENERATED_HEADER)) != GENERATED_HEADER:
+                raise AirflowCompileError(
+                    f"{files.dag_file} exists and `airflow create` did not write it: move it, or deploy "
+                    "under another DAG id (--name)."
+                )
+    return _DeployTarget(deployment, files)
+
+
+def _deploy(obj: Any, target: _DeployTarget, source: str, paused: bool) -> None:
+    """Write the flow file and the DAG file into the DAGs folder, and wait until Airflow lists it."""
+    from airflow_provider_metaflow.compiler.create import write_atomically
+    from airflow_provider_metaflow.local_airflow import LocalAirflow
+    from airflow_provider_metaflow.remote.api import AirflowApi
+    from airflow_provider_metaflow.remote.deploy import copy_flow_file, register
+
+    api = _api_call(AirflowApi, target.deployment)
+    before = _api_call(api.dag_details, obj.dag_identity.dag_id)  # the version deployed now, if any
+    copy_flow_file(inspect.getfile(type(obj.flow)), target.files)
+    write_atomically(str(target.files.dag_file), source)
+    home = target.deployment.local_home
+    _api_call(
+        register,
+        api,
+        obj.dag_identity.dag_id,
+        target.files.dag_file,
+        before,
+        paused,
+        LocalAirflow.at(home).reserialize if home else None,
+        echo=obj.echo,
+    )
+
+
+def _write_deployer_attributes(obj: Any, path: str, dag_id: str, token: str) -> None:
+    """What Metaflow's Deployer reads back after `create` (its deployer attribute file)."""
+    import json
+
+    content = {
+        "name": dag_id,
+        "flow_name": obj.flow.name,
+        "metadata": obj.metadata.metadata_str(),
+        "additional_info": {"production_token": token},
+    }
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(content, handle)
 
 
 def _check_group_options(
@@ -243,22 +354,28 @@ def _code_package(obj: Any, plan: Any) -> Any:
 # --- The lifecycle of a deployed DAG, through the deployment's REST API ---------------------
 
 
-def _api(obj: Any) -> Any:
-    """The configured deployment's API (see airflow_provider_metaflow.remote.settings)."""
-    from airflow_provider_metaflow.remote.api import AirflowApi
+def _deployment() -> Any:
+    """The configured deployment (see airflow_provider_metaflow.remote.settings), not yet asked."""
     from airflow_provider_metaflow.remote.settings import KEYS, DeploymentNotConfigured, resolve_deployment
 
     try:
-        return AirflowApi(resolve_deployment(adapter.config_values(KEYS)))
+        return resolve_deployment(adapter.config_values(KEYS))
     except DeploymentNotConfigured as error:
         raise AirflowCompileError(str(error)) from None
 
 
-def _api_call(function: Any, *args: Any) -> Any:
+def _api(obj: Any) -> Any:
+    """The configured deployment's API."""
+    from airflow_provider_metaflow.remote.api import AirflowApi
+
+    return _api_call(AirflowApi, _deployment())
+
+
+def _api_call(function: Any, *args: Any, **kwargs: Any) -> Any:
     from airflow_provider_metaflow.remote.api import AirflowApiFailed
 
     try:
-        return function(*args)
+        return function(*args, **kwargs)
     except AirflowApiFailed as error:
         raise AirflowCompileError(str(error)) from None
 
@@ -280,14 +397,8 @@ def _deployed_api(obj: Any) -> Any:
     return api
 
 
-@adapter.add_flow_parameters  # the flow's Parameters as options, checked by their types first
-@airflow.command(help="Trigger a run of this flow's DAG on the configured Airflow deployment.")
-@click.option("--run-id-file", default=None, help="Write the Metaflow run's id to this file.")
-@click.pass_obj
-def trigger(obj: Any, run_id_file: str | None = None, **kwargs: Any) -> None:
-    import datetime
-    import secrets
-
+def _given_parameters(obj: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The Parameter values given as options (already checked by their types), as conf values."""
     conf = {}
     for parameter in adapter.flow_parameters(obj.flow):
         if adapter.is_config(parameter):
@@ -295,6 +406,17 @@ def trigger(obj: Any, run_id_file: str | None = None, **kwargs: Any) -> None:
         value = kwargs.get(parameter.name.replace("-", "_").lower())
         if value is not None and (converted := adapter.trigger_value(parameter, value)) is not None:
             conf[parameter.name] = converted
+    return conf
+
+
+def _trigger_run(
+    obj: Any, conf: dict[str, Any], run_id_file: str | None, deployer_attribute_file: str | None
+) -> None:
+    """Start a DAG run of this flow's DAG with `conf`, and say which Airflow and Metaflow run it is."""
+    import datetime
+    import json
+    import secrets
+
     api = _deployed_api(obj)
     # Chosen here, so the Metaflow run id (derived from it) is known before the run exists.
     now = datetime.datetime.now(datetime.UTC)
@@ -304,9 +426,86 @@ def trigger(obj: Any, run_id_file: str | None = None, **kwargs: Any) -> None:
     if run_id_file:
         with open(run_id_file, "w", encoding="utf-8") as handle:
             handle.write(pathspec.split("/", 1)[1])
+    if deployer_attribute_file:
+        attributes = {"metadata": obj.metadata.metadata_str(), "pathspec": pathspec, "name": run.run_id}
+        with open(deployer_attribute_file, "w", encoding="utf-8") as handle:
+            json.dump(attributes, handle)
     obj.echo_always(
         f"Triggered DAG {obj.dag_identity.dag_id}: Airflow run {run.run_id}, Metaflow run {pathspec}."
     )
+
+
+_RUN_ID_FILE = click.option("--run-id-file", default=None, help="Write the Metaflow run's id to this file.")
+_DEPLOYER_ATTRIBUTE_FILE = click.option(
+    "--deployer-attribute-file",
+    default=None,
+    hidden=True,
+    help="Write the run's pathspec and Airflow run id here (Metaflow's Deployer API).",
+)
+
+
+@adapter.add_flow_parameters  # the flow's Parameters as options, checked by their types first
+@airflow.command(help="Trigger a run of this flow's DAG on the configured Airflow deployment.")
+@_RUN_ID_FILE
+@_DEPLOYER_ATTRIBUTE_FILE
+@click.pass_obj
+def trigger(
+    obj: Any, run_id_file: str | None = None, deployer_attribute_file: str | None = None, **kwargs: Any
+) -> None:
+    _trigger_run(obj, _given_parameters(obj, kwargs), run_id_file, deployer_attribute_file)
+
+
+@adapter.add_flow_parameters
+@airflow.command(
+    help="Resume a Metaflow run of this flow's DAG in a new DAG run: the origin run's finished tasks "
+    "are cloned, not run again; its failed ones, or --step-to-rerun and every step after it, run "
+    "again. The origin run's Parameters apply unless given here."
+)
+@click.option(
+    "--origin-run-id", required=True, help="The Metaflow run to resume (airflow-..., as `trigger` prints it)."
+)
+@click.option(
+    "--step-to-rerun",
+    default=None,
+    help="Run this step and every step after it again, even where the origin run finished them.",
+)
+@_RUN_ID_FILE
+@_DEPLOYER_ATTRIBUTE_FILE
+@click.pass_obj
+def resume(
+    obj: Any,
+    origin_run_id: str,
+    step_to_rerun: str | None = None,
+    run_id_file: str | None = None,
+    deployer_attribute_file: str | None = None,
+    **kwargs: Any,
+) -> None:
+    from airflow_provider_metaflow.runtime.ids import RUN_ID_PREFIX
+
+    from .contract import RESUME_CONF_KEY, ResumeRequest
+
+    if not origin_run_id.startswith(RUN_ID_PREFIX):
+        raise AirflowCompileError(
+            f"Run {origin_run_id} was not made by Airflow (those ids start with {RUN_ID_PREFIX!r}): resume "
+            f"it where it ran, with `python {os.path.basename(inspect.getfile(type(obj.flow)))} resume "
+            f"--origin-run-id {origin_run_id}`."
+        )
+    steps = [node.name for node in obj.graph]
+    if step_to_rerun is not None and step_to_rerun not in steps:
+        raise AirflowCompileError(
+            f"--step-to-rerun {step_to_rerun!r} is not a step of {obj.graph.name}; its steps: "
+            f"{', '.join(steps)}."
+        )
+    origin = adapter.run_parameter_values(obj.graph.name, origin_run_id)
+    if origin is None:
+        raise AirflowCompileError(
+            f"Metaflow has no run {obj.graph.name}/{origin_run_id} (or it never stored its Parameters). "
+            "Check the id, and that this machine's Metaflow config reads the deployment's metadata."
+        )
+    conf = {**origin, **_given_parameters(obj, kwargs)}
+    rerun = adapter.steps_after(obj.graph, step_to_rerun) if step_to_rerun else []
+    conf[RESUME_CONF_KEY] = ResumeRequest(origin_run_id, rerun).to_conf()
+    _trigger_run(obj, conf, run_id_file, deployer_attribute_file)
 
 
 @airflow.command(help="Show the state of one run of this flow's DAG.")
@@ -365,5 +564,8 @@ def _remove_dag_file(api: Any, dag_id: str) -> str | None:
     with open(fileloc, encoding="utf-8") as handle:
         if not handle.read(len(GENERATED_HEADER)) == GENERATED_HEADER:
             return None
+    from airflow_provider_metaflow.remote.deploy import remove_flow_copy
+
     os.unlink(fileloc)
+    remove_flow_copy(fileloc)
     return str(fileloc)

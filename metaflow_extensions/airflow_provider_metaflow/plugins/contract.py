@@ -49,6 +49,11 @@ ENV_SYNC_METADATA = "METAFLOW_AIRFLOW_SYNC_METADATA"
 # Set when the operator pushes artifacts to XCom (`xcom_artifacts=`): an XComArtifacts JSON. The
 # step process reports their values, or why they cannot go to XCom, in its TaskResult.
 ENV_XCOM_ARTIFACTS = "METAFLOW_AIRFLOW_XCOM_ARTIFACTS"
+# Set when the step process clones its task from a resume's origin run (`step --clone-only`):
+# Metaflow runs no decorator hook for a clone, so the decorator reports the clone at exit.
+ENV_CLONE = "METAFLOW_AIRFLOW_CLONE"
+# The DAG run conf key of a resume (`python flow.py airflow resume`): a ResumeRequest.
+RESUME_CONF_KEY = "__metaflow_resume__"
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,27 @@ class RunParameters:
             tags=[str(tag) for tag in data.get("tags") or []],
             values={str(name): str(value) for name, value in (data.get("values") or {}).items()},
         )
+
+
+@dataclass(frozen=True)
+class ResumeRequest:
+    """A DAG run that resumes a Metaflow run: every task of a step not in steps_to_rerun whose
+    task in the origin run succeeded is cloned from it, not run (Metaflow's `resume`)."""
+
+    origin_run_id: str
+    steps_to_rerun: list[str] = field(default_factory=list)  # the step named and all after it
+
+    def to_conf(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_conf(cls, value: Any) -> ResumeRequest:
+        if not (isinstance(value, dict) and isinstance(value.get("origin_run_id"), str)):
+            raise ValueError(f"{RESUME_CONF_KEY} must be {{'origin_run_id': RUN, 'steps_to_rerun': [...]}}")
+        steps = value.get("steps_to_rerun") or []
+        if not (isinstance(steps, list) and all(isinstance(step, str) for step in steps)):
+            raise ValueError(f"{RESUME_CONF_KEY}.steps_to_rerun must be a list of step names")
+        return cls(value["origin_run_id"], list(steps))
 
 
 @dataclass(frozen=True)

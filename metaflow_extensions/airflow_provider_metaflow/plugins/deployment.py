@@ -101,6 +101,12 @@ def is_deployed(flow_datastore: Any, dag_id: str) -> bool:
     return _existing_deployment(flow_datastore, dag_id) is not None
 
 
+def existing_token(flow_datastore: Any, dag_id: str) -> str | None:
+    """The production token of the DAG of this id that `airflow create` deployed, or None."""
+    previous = _existing_deployment(flow_datastore, dag_id)
+    return previous[1] if previous else None
+
+
 def _strip(token: str) -> str:
     return token[len("production:") :] if token.startswith("production:") else token
 

@@ -241,6 +241,39 @@ def add_flow_parameters(command: Any) -> Any:
     return add_custom_parameters(deploy_mode=False)(command)
 
 
+def run_parameter_values(flow_name: str, run_id: str) -> dict[str, Any] | None:
+    """The Parameter values a run stored (its `_parameters` task), as a DAG run's conf holds
+    them; None when Metaflow has no such run."""
+    from metaflow import Run
+    from metaflow.exception import MetaflowNotFound
+
+    try:
+        task = Run(f"{flow_name}/{run_id}", _namespace_check=False)["_parameters"].task
+    except (MetaflowNotFound, KeyError):
+        return None
+    if task is None:
+        return None
+    values = {}
+    for artifact in task:
+        if artifact.id.startswith("_") or artifact.id == "name":
+            continue
+        value = artifact.data
+        if isinstance(value, str | int | float | bool | list | dict):
+            values[artifact.id] = value
+    return values
+
+
+def steps_after(graph: Any, step: str) -> list[str]:
+    """`step` and every step reachable from it: what Metaflow's `resume STEP` runs again."""
+    found, todo = [], [step]
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.append(name)
+            todo += list(graph[name].out_funcs)
+    return sorted(found)
+
+
 def trigger_value(parameter: Any, value: Any) -> Any:
     """A Parameter value, as click read it, as the DAG run's conf holds it (JSON values); None
     for a value computed when the DAG was created (the DAG's own default then applies)."""

@@ -62,6 +62,8 @@ class AirflowProviderInternalDecorator(StepDecorator):
         if os.environ.get(contract.ENV_PATHSPEC) is None:
             return  # attached outside an Airflow task: nothing to do
         _ProcessHooks.install(flow_datastore)
+        if os.environ.get(contract.ENV_CLONE) and step_name == _pathspec()[2]:
+            _at_interpreter_exit(lambda: _report_clone(flow_datastore))
         if step_name != metaflow_adapter.start_step(graph):
             return  # step_init runs for every step of the graph: act once per process
         wiring_file = os.environ.get(contract.ENV_DAG_WIRING_FILE)
@@ -154,6 +156,35 @@ def _xcom_artifacts(
         return {}, {}
     return contract.XComArtifacts.from_json(request).collect(
         lambda name: metaflow_adapter.task_artifact(task_datastore, name)
+    )
+
+
+def _pathspec() -> list[str]:
+    """[flow, run, step, task] of the task this process runs."""
+    return os.environ.get(contract.ENV_PATHSPEC, "///").split("/")
+
+
+def _report_clone(flow_datastore: Any) -> None:
+    """The result of a task Metaflow cloned (`step --clone-only` runs no decorator hook), read
+    from what the clone wrote."""
+    _flow, run_id, step, task_id = _pathspec()
+    found = metaflow_adapter.finished_task(flow_datastore, run_id, step, task_id)
+    ok = found.done and found.ok
+    values: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+    if ok:
+        task = metaflow_adapter.task_datastore(flow_datastore, run_id, step, task_id)
+        values, problems = _xcom_artifacts(task, step, list(found.next_steps))
+    _report(
+        contract.TaskResult(
+            pathspec=os.environ[contract.ENV_PATHSPEC],
+            attempt=found.attempt or 0,
+            task_ok=ok,
+            next_steps=list(found.next_steps),
+            foreach_num_splits=found.foreach_num_splits,
+            xcom_values=values,
+            xcom_problems=problems,
+        )
     )
 
 
@@ -270,8 +301,8 @@ class _ProcessHooks:
             "stdout": os.environ.get(contract.ENV_STDOUT_FILE),
             "stderr": os.environ.get(contract.ENV_STDERR_FILE),
         }
-        if not pathspec or not all(files.values()):
-            return
+        if not pathspec or not all(files.values()) or os.environ.get(contract.ENV_CLONE):
+            return  # a clone keeps the logs of the task it was cloned from
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the grace period is for this upload
         for stream in (sys.stdout, sys.stderr):
             try:
