@@ -18,18 +18,17 @@ import argparse
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 ENV_HOME = "METAFLOW_AIRFLOW_LOCAL_HOME"
 DEFAULT_HOME = Path("~/.airflow-provider-metaflow/local")
 USERNAME = "admin"
-_AIRFLOW_PREFIXES = ("AIRFLOW_", "_AIRFLOW_", "AIRFLOW__")
 PARALLELISM = 4  # tasks at once: enough to see a foreach fan out, little enough for a laptop
 STOP_GRACE_SECONDS = 15.0
 
@@ -88,27 +87,15 @@ class LocalAirflow:
     def reserialize(self) -> None:
         """Parse the DAGs folder now and store what it defines (`airflow dags reserialize` with the
         services' settings): a new DAG file is listed at once, not at the next folder scan."""
+        from airflow_provider_metaflow.testing.services import (
+            AIRFLOW_ENV_PREFIXES,
+            reserialize_dags,
+            run_airflow_cli,
+        )
+
         settings = json.loads(self.services_env_file.read_text())
-        env = {key: value for key, value in os.environ.items() if not key.startswith(_AIRFLOW_PREFIXES)}
-        for attempt in range(3):
-            completed = subprocess.run(  # noqa: S603 - argv list
-                [sys.executable, "-m", "airflow", "dags", "reserialize"],
-                cwd=self.airflow_home,
-                env={**env, **settings},
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=False,
-            )
-            # SQLite reports a UNIQUE failure when the dag-processor inserted the same new DAG at
-            # the same moment; the next pass finds the row and updates it.
-            raced = "UNIQUE constraint failed" in completed.stderr
-            if completed.returncode == 0 or not raced or attempt == 2:
-                break
-            time.sleep(1.0)
-        if completed.returncode != 0:
-            raise RuntimeError(f"`airflow dags reserialize` failed:\n{completed.stderr[-4000:]}")
+        env = {key: value for key, value in os.environ.items() if not key.startswith(AIRFLOW_ENV_PREFIXES)}
+        reserialize_dags(partial(run_airflow_cli, sys.executable, {**env, **settings}, self.airflow_home))
 
     def password(self) -> str | None:
         try:
@@ -137,7 +124,11 @@ def start(local: LocalAirflow, parallelism: int = PARALLELISM) -> dict[str, Any]
     """Start the services, wait until they are healthy, record their PIDs, and leave them running."""
     import psutil
 
-    from airflow_provider_metaflow.testing.services import AirflowServices, ServicesConfig
+    from airflow_provider_metaflow.testing.services import (
+        AIRFLOW_ENV_PREFIXES,
+        AirflowServices,
+        ServicesConfig,
+    )
 
     state = local.state()
     if state is not None and running_processes(state):
@@ -163,7 +154,7 @@ def start(local: LocalAirflow, parallelism: int = PARALLELISM) -> dict[str, Any]
         "processes": {name: [pid, psutil.Process(pid).create_time()] for name, pid in pids.items()},
         "logs": str(services.log_folder),
     }
-    settings = {key: value for key, value in services.env.items() if key.startswith(_AIRFLOW_PREFIXES)}
+    settings = {key: value for key, value in services.env.items() if key.startswith(AIRFLOW_ENV_PREFIXES)}
     descriptor = os.open(local.services_env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         json.dump(settings, handle)

@@ -31,7 +31,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,15 +90,49 @@ def free_port(host: str) -> int:
         return int(probe.getsockname()[1])
 
 
+AIRFLOW_ENV_PREFIXES = ("AIRFLOW_", "_AIRFLOW_", "AIRFLOW__")  # what configures an Airflow process
+
+
+def run_airflow_cli(
+    python: str, env: Mapping[str, str], cwd: Path, *args: str, timeout: float = 300.0
+) -> subprocess.CompletedProcess[str]:
+    """Run `airflow ARGS` with this environment; raise ServicesError with its output if it fails."""
+    completed = subprocess.run(  # noqa: S603 - argv list
+        [python, "-m", "airflow", *args],
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if completed.returncode != 0:
+        raise ServicesError(
+            f"`airflow {' '.join(args)}` failed with status {completed.returncode}:\n"
+            f"{completed.stdout[-4000:]}\n{completed.stderr[-4000:]}"
+        )
+    return completed
+
+
+def reserialize_dags(run_cli: Callable[..., Any], attempts: int = 3) -> None:
+    """`airflow dags reserialize` through `run_cli`, again if it raced the dag-processor inserting
+    the same new DAG (SQLite reports a UNIQUE constraint failure; the next pass finds the row and
+    updates it)."""
+    for attempt in range(attempts):
+        try:
+            run_cli("dags", "reserialize")
+            return
+        except ServicesError as error:
+            if "UNIQUE constraint failed" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(1.0)
+
+
 def services_environment(config: ServicesConfig, api_port: int) -> dict[str, str]:
     """The environment of every service and task process: inherited, minus AIRFLOW_*, plus ours."""
     home = config.airflow_home
     base_url = f"http://{config.host}:{api_port}"
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("AIRFLOW_", "_AIRFLOW_", "AIRFLOW__"))
-    }
+    env = {key: value for key, value in os.environ.items() if not key.startswith(AIRFLOW_ENV_PREFIXES)}
     env.update(
         {
             "AIRFLOW_HOME": str(home),
@@ -332,33 +366,10 @@ class AirflowServices:
 
     def run_cli(self, *args: str, timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
         """Run `airflow ARGS` with the services' environment; raise with its output if it fails."""
-        completed = subprocess.run(  # noqa: S603 - argv list
-            [self.config.python, "-m", "airflow", *args],
-            cwd=self.config.airflow_home,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if completed.returncode != 0:
-            raise ServicesError(
-                f"`airflow {' '.join(args)}` failed with status {completed.returncode}:\n"
-                f"{completed.stdout[-4000:]}\n{completed.stderr[-4000:]}"
-            )
-        return completed
+        return run_airflow_cli(self.config.python, self.env, self.config.airflow_home, *args, timeout=timeout)
 
-    def _reserialize(self, attempts: int = 3) -> None:
-        """`airflow dags reserialize`, again if it raced the dag-processor inserting the same new
-        DAG (SQLite reports a UNIQUE constraint failure; the next pass finds the row and updates it)."""
-        for attempt in range(attempts):
-            try:
-                self.run_cli("dags", "reserialize")
-                return
-            except ServicesError as error:
-                if "UNIQUE constraint failed" not in str(error) or attempt == attempts - 1:
-                    raise
-                time.sleep(1.0)
+    def _reserialize(self) -> None:
+        reserialize_dags(self.run_cli)
 
     def register_dags(self, *dag_ids: str, timeout: float = 60.0) -> None:
         """Serialize the DAG files now, wait until the API lists each DAG, and unpause it.
